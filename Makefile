@@ -1,0 +1,29 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11+:
+#   make run    start the service (embedded PostgreSQL and Redis unless URLs are configured)
+#   make test   lint, type-check, the whole suite, then the smoke set on the embedded servers
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test lint install
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/licenceflow dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check services tests
+	$(BIN)/ruff format --check services tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+	LICENCEFLOW_TEST_BACKEND=embedded $(BIN)/pytest -m smoke

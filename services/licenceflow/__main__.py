@@ -1,0 +1,3 @@
+from licenceflow.cli import main
+
+raise SystemExit(main())

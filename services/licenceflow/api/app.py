@@ -1,0 +1,95 @@
+"""The Litestar application: built from `Settings`, resources opened in its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+from licenceflow import __version__
+from licenceflow.api import health, reference
+from licenceflow.api.applications import ApplicationController
+from licenceflow.api.auth import Authenticator
+from licenceflow.api.dependencies import (
+    provide_conn,
+    provide_context,
+    provide_principal,
+    provide_tx,
+)
+from licenceflow.api.errors import EXCEPTION_HANDLERS
+from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
+from licenceflow.config import Settings
+from licenceflow.store import clock as stored_clock
+from licenceflow.store.pool import open_pool
+from licenceflow.workflow.context import Context
+
+MAX_BODY_BYTES = 1024 * 1024
+
+log = logging.getLogger(__name__)
+
+
+def proposed_anchor(settings: Settings) -> ClockAnchor:
+    real = real_utc_now()
+    return ClockAnchor(real=real, business=settings.clock_start or real, speed=settings.clock_speed)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    settings.check_deployable()
+    assert settings.database_url is not None
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        pool = await open_pool(
+            settings.database_url or "",
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+        )
+        async with pool.acquire() as conn:
+            anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
+        app.state.pool = pool
+        app.state.authenticator = Authenticator(settings)
+        app.state.context = Context(
+            clock=BusinessClock(anchor),
+            calendar=WorkingCalendar(settings.holiday_country, settings.timezone),
+            regime_country=settings.regime_country,
+        )
+        app.state.redis = (
+            aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            if settings.redis_url
+            else None
+        )
+        try:
+            yield
+        finally:
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[ApplicationController, reference.elements, health.live, health.ready],
+        lifespan=[lifespan],
+        state=None,
+        dependencies={
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "context": Provide(provide_context, sync_to_thread=False),
+            "conn": Provide(provide_conn),
+            "tx": Provide(provide_tx),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="licenceflow",
+            version=__version__,
+            description="Export-licence workflow for controlled rare earths. See API.md.",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path="/openapi.json"), SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

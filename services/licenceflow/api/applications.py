@@ -1,0 +1,195 @@
+"""HTTP for applications: parse → use-case → map. No rule lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
+
+from licenceflow.api import cursors
+from licenceflow.api.dependencies import etag, if_match, json_body
+from licenceflow.api.schemas import (
+    ApplicationPage,
+    ApplicationResource,
+    EventPage,
+    application_resource,
+    event_resource,
+)
+from licenceflow.domain.access import Principal
+from licenceflow.domain.applications import Application, Status
+from licenceflow.domain.elements import RARE_EARTHS
+from licenceflow.domain.errors import FieldProblem, InvalidFiling, NotFound
+from licenceflow.domain.values import convert
+from licenceflow.store.applications import SORTS, ListQuery
+from licenceflow.store.pool import Connection
+from licenceflow.workflow import applications as workflow
+from licenceflow.workflow.context import Context
+
+MAX_IDEMPOTENCY_KEY = 255
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, 1–200")]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description='"<version>" or *')]
+
+
+def _id(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(f"no application {raw}") from None
+
+
+def _one(app: Application, ctx: Context, status_code: int = 200) -> Response[ApplicationResource]:
+    return Response(
+        application_resource(app, ctx.clock.now(), ctx.calendar),
+        status_code=status_code,
+        headers={"ETag": etag(app.version)},
+    )
+
+
+class ApplicationController(Controller):
+    path = "/v1/applications"
+    tags = ["applications"]
+
+    @post("/", status_code=201, summary="File an application (exporter)")
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        tx: NamedDependency[Connection],
+        context: NamedDependency[Context],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+    ) -> Response[ApplicationResource]:
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidFiling([FieldProblem(field="Idempotency-Key", message="1–255 characters")])
+        created = await workflow.create(
+            tx, context, principal, await json_body(request), idempotency_key=idempotency_key
+        )
+        response = _one(created.application, context, 201)
+        response.headers["Location"] = f"{self.path}/{created.application.id}"
+        if created.replayed:
+            response.headers["Idempotency-Replayed"] = "true"
+        return response
+
+    @get("/{application_id:str}", summary="One application, with its ETag")
+    async def read(
+        self,
+        application_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        conn: NamedDependency[Connection],
+        context: NamedDependency[Context],
+    ) -> Response[ApplicationResource]:
+        return _one(await workflow.get(conn, principal, _id(application_id)), context)
+
+    @get("/", summary="Applications visible to the caller, newest first")
+    async def index(
+        self,
+        principal: NamedDependency[Principal],
+        conn: NamedDependency[Connection],
+        context: NamedDependency[Context],
+        status: Annotated[list[str] | None, QueryParameter(description="repeatable")] = None,
+        element: FromQuery[str | None] = None,
+        destination: FromQuery[str | None] = None,
+        overdue: FromQuery[bool | None] = None,
+        sort: Annotated[str, QueryParameter(description="-created_at | due_at")] = "-created_at",
+        limit: Limit = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> ApplicationPage:
+        if sort not in SORTS:
+            raise InvalidFiling([FieldProblem(field="sort", message=f"one of {sorted(SORTS)}")])
+        if element is not None and element not in RARE_EARTHS:
+            raise InvalidFiling([FieldProblem(field="element", message="not a rare-earth symbol")])
+        if destination is not None and not (destination.isascii() and destination.isalpha()):
+            raise InvalidFiling([FieldProblem(field="destination", message="an ISO 3166-1 code")])
+        statuses = tuple(sorted(convert(status or [], list[Status], at="status")))
+        query = ListQuery(
+            statuses=statuses,
+            element=element,
+            destination=destination,
+            overdue=overdue,
+            sort=sort,
+            limit=limit,
+        )
+        filters = cursor_filters(query)
+        after = cursors.decode(cursor, filters, tuple[datetime, UUID]) if cursor else None
+        rows = await workflow.page(conn, context, principal, query, after)
+        items, more = rows[:limit], len(rows) > limit
+        column = SORTS[sort][0]
+        next_cursor = (
+            cursors.encode(filters, (getattr(items[-1], column), items[-1].id)) if more else None
+        )
+        now = context.clock.now()
+        return ApplicationPage(
+            [application_resource(a, now, context.calendar) for a in items], next_cursor
+        )
+
+    @patch("/{application_id:str}", summary="Edit a draft (JSON merge patch; exporter)")
+    async def edit(
+        self,
+        request: Request[Any, Any, Any],
+        application_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        tx: NamedDependency[Connection],
+        context: NamedDependency[Context],
+        if_match_header: IfMatch = None,
+    ) -> Response[ApplicationResource]:
+        app = await workflow.edit(
+            tx,
+            context,
+            principal,
+            _id(application_id),
+            await json_body(request),
+            if_match=if_match(if_match_header),
+        )
+        return _one(app, context)
+
+    @post("/{application_id:str}/actions", status_code=200, summary="Take an action")
+    async def act(
+        self,
+        request: Request[Any, Any, Any],
+        application_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        tx: NamedDependency[Connection],
+        context: NamedDependency[Context],
+        if_match_header: IfMatch = None,
+    ) -> Response[ApplicationResource]:
+        app = await workflow.act(
+            tx,
+            context,
+            principal,
+            _id(application_id),
+            await json_body(request),
+            if_match=if_match(if_match_header),
+        )
+        return _one(app, context)
+
+    @get("/{application_id:str}/events", summary="The application's timeline, oldest first")
+    async def events(
+        self,
+        application_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        conn: NamedDependency[Connection],
+        context: NamedDependency[Context],
+        limit: Limit = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> EventPage:
+        id = _id(application_id)
+        after = cursors.decode(cursor, str(id), int) if cursor else 0
+        stored = await workflow.timeline(conn, principal, id, after_seq=after, limit=limit + 1)
+        items, more = stored[:limit], len(stored) > limit
+        next_cursor = cursors.encode(str(id), items[-1].seq) if more else None
+        tz = context.calendar.tz
+        return EventPage([event_resource(s, tz) for s in items], next_cursor)
+
+
+def cursor_filters(query: ListQuery) -> dict[str, Any]:
+    """What a cursor must be replayed with: every filter and the order, not the page size."""
+    return {
+        "status": [s.value for s in query.statuses],
+        "element": query.element,
+        "destination": query.destination,
+        "overdue": query.overdue,
+        "sort": query.sort,
+    }

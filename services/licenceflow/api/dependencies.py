@@ -1,0 +1,69 @@
+"""What handlers receive: the caller, a connection (or one in a transaction), the JSON body."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.datastructures import State
+
+from licenceflow.api.auth import Authenticator
+from licenceflow.domain.access import Principal
+from licenceflow.domain.errors import MalformedRequest
+from licenceflow.store.pool import Connection, Pool
+from licenceflow.workflow.context import Context
+
+_json = msgspec.json.Decoder(float_hook=Decimal)  # JSON numbers stay exact: never floats
+
+
+def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
+    authenticator: Authenticator = state.authenticator
+    return authenticator.principal(request.headers.get("authorization"))
+
+
+def provide_context(state: State) -> Context:
+    context: Context = state.context
+    return context
+
+
+async def provide_conn(state: State) -> AsyncGenerator[Connection, None]:
+    pool: Pool = state.pool
+    async with pool.acquire() as conn:
+        yield conn
+
+
+async def provide_tx(state: State) -> AsyncGenerator[Connection, None]:
+    """A connection in a transaction that commits when the handler returns (before the response
+    is sent) and rolls back when it raises."""
+    pool: Pool = state.pool
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn
+
+
+async def json_body(request: Request[Any, Any, Any]) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise MalformedRequest("a JSON body is required")
+    try:
+        return _json.decode(raw)
+    except msgspec.DecodeError as error:
+        raise MalformedRequest(f"the body is not valid JSON: {error}") from None
+
+
+def if_match(header: str | None) -> frozenset[int] | None:
+    """The versions an `If-Match` header accepts; None when absent or `*` (any version)."""
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        if tag.isdigit():
+            versions.add(int(tag))
+    return frozenset(versions)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

@@ -1,0 +1,133 @@
+"""Every error becomes RFC 9457 problem+json here, and nowhere else.
+
+Domain errors map by class; Litestar's own refusals (unknown route, wrong method, body over
+the size limit, unparseable query parameters) keep their status; anything unexpected is a 500
+that hides its cause from the client and logs it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+from licenceflow.domain import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "/problems/"
+
+STATUS: dict[type[errors.DomainError], int] = {
+    errors.NotAuthenticated: 401,
+    errors.MalformedRequest: 400,
+    errors.InvalidFiling: 422,
+    errors.IdempotencyKeyReused: 422,
+    errors.NotFound: 404,
+    errors.Forbidden: 403,
+    errors.Conflict: 409,
+    errors.StaleVersion: 412,
+}
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+    current_status: str | None = None
+    action: str | None = None
+
+
+def _slug(error: errors.DomainError) -> str:
+    return getattr(error, "slug", None) or _kebab(type(error).__name__)
+
+
+def _kebab(name: str) -> str:
+    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
+
+
+def problem(status: int, title: str, detail: str, *, slug: str, **extra: Any) -> Response[Problem]:
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="licenceflow"'
+    if status in (429, 503):
+        headers["Retry-After"] = "5"
+    return Response(
+        Problem(type=TYPE_BASE + slug, title=title, status=status, detail=detail, **extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def domain_error(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[Problem]:
+    status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
+    extra: dict[str, Any] = {}
+    if isinstance(exc, errors.InvalidFiling):
+        extra["errors"] = [FieldError(p.field, p.message) for p in exc.problems]
+    if isinstance(exc, errors.InvalidTransition):
+        extra |= {"current_status": exc.current_status, "action": exc.action}
+    return problem(status, exc.title, exc.detail, slug=_slug(exc), **extra)
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    if isinstance(exc, ValidationException):
+        fields = [
+            FieldError(str(e.get("key", "query")), str(e.get("message", "invalid")))
+            for e in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(e, dict)
+        ]
+        return problem(
+            422,
+            "Invalid request",
+            "a parameter is invalid",
+            slug="invalid-filing",
+            errors=fields or None,
+        )
+    title = exc.__class__.__name__.replace("Exception", "") or "Error"
+    return problem(exc.status_code, title, str(exc.detail), slug=_kebab(title))
+
+
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "the service failed; the request was not applied",
+        slug="internal-error",
+    )
+
+
+def dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "Service unavailable",
+        "a dependency is unavailable; retry later",
+        slug="dependency-unavailable",
+    )
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    errors.DomainError: domain_error,
+    asyncpg.PostgresConnectionError: dependency_down,
+    asyncpg.CannotConnectNowError: dependency_down,
+    asyncpg.TooManyConnectionsError: dependency_down,
+    asyncpg.InterfaceError: dependency_down,
+    ConnectionError: dependency_down,
+    TimeoutError: dependency_down,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

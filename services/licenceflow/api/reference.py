@@ -1,0 +1,49 @@
+"""Reference data: the rare earths and which are controlled today."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import msgspec
+from litestar import get
+from litestar.di import NamedDependency
+
+from licenceflow.domain.access import Principal
+from licenceflow.domain.elements import RARE_EARTHS
+from licenceflow.workflow.context import Context
+
+
+class ElementResource(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    name: str
+    atomic_number: int
+    group: str
+    controlled: bool
+    controlled_from: date | None
+    control_code: str | None
+
+
+class ElementList(msgspec.Struct, frozen=True):
+    items: list[ElementResource]
+    next_cursor: None = None
+
+
+@get("/v1/reference/elements", tags=["reference"], summary="The 17 rare earths")
+async def elements(
+    principal: NamedDependency[Principal], context: NamedDependency[Context]
+) -> ElementList:
+    today = context.calendar.date_of(context.clock.now())
+    return ElementList(
+        [
+            ElementResource(
+                symbol=e.symbol,
+                name=e.name,
+                atomic_number=e.atomic_number,
+                group=e.group,
+                controlled=e.controlled_on(today),
+                controlled_from=e.controlled_from,
+                control_code=e.control_code,
+            )
+            for e in sorted(RARE_EARTHS.values(), key=lambda e: e.atomic_number)
+        ]
+    )

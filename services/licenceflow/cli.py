@@ -1,0 +1,167 @@
+"""`licenceflow` command line: serve | migrate | dev | token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import msgspec
+
+from licenceflow import embedded
+from licenceflow.config import ConfigError, Settings
+from licenceflow.store import migrations
+
+log = logging.getLogger("licenceflow")
+
+DEV_ROLES = {
+    "exporter": ("alice", "acme"),
+    "viewer": ("victor", "acme"),
+    "officer": ("olga", "mofcom"),
+}
+
+
+def _default_data_dir() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "licenceflow"
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+async def _migrate(url: str) -> list[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrations.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    if not settings.database_url:
+        raise ConfigError("LICENCEFLOW_DATABASE_URL is required")
+    applied = asyncio.run(_migrate(settings.database_url))
+    print("applied: " + ", ".join(applied) if applied else "schema is current")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings.check_deployable()
+    uvicorn.run(
+        "licenceflow.api.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.web_workers,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from licenceflow.api.auth import issue_token
+
+    print(
+        issue_token(
+            settings, sub=args.sub, org=args.org, roles=args.role, ttl=timedelta(seconds=args.ttl)
+        )
+    )
+    return 0
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from licenceflow.api.app import create_app
+    from licenceflow.api.auth import issue_token
+
+    data = Path(args.data_dir).expanduser()
+    port = args.port or settings.port
+    with contextlib.ExitStack() as servers:
+        database_url = settings.database_url or servers.enter_context(
+            embedded.postgres(data / "postgres")
+        )
+        redis_url = settings.redis_url or servers.enter_context(embedded.redis(data / "redis"))
+        settings = msgspec.structs.replace(
+            settings, database_url=database_url, redis_url=redis_url, port=port
+        )
+        applied = asyncio.run(_migrate(database_url))
+        base = f"http://{settings.host}:{port}"
+        print(f"licenceflow dev — data in {data}")
+        print(f"  PostgreSQL {database_url}\n  Redis      {redis_url}")
+        print(f"  migrations applied: {', '.join(applied) or 'none (schema current)'}")
+        print(f"  API        {base}/v1/applications\n  OpenAPI    {base}/schema/openapi.json")
+        for role, (sub, org) in DEV_ROLES.items():
+            token = issue_token(settings, sub=sub, org=org, roles=[role], ttl=timedelta(hours=12))
+            print(f"  {role:<9} token ({sub}@{org}): {token}")
+        sys.stdout.flush()
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="licenceflow", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API (production: several workers)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(run=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(run=cmd_migrate)
+
+    dev = sub.add_parser(
+        "dev", help="run everything locally; embedded PostgreSQL and Redis unless URLs are set"
+    )
+    dev.add_argument("--data-dir", default=None, help="default: ~/.cache/licenceflow")
+    dev.add_argument("--port", type=int)
+    dev.set_defaults(run=cmd_dev)
+
+    token = sub.add_parser("token", help="print a bearer token signed with the configured secret")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--org", required=True)
+    token.add_argument(
+        "--role", action="append", required=True, choices=["exporter", "viewer", "officer"]
+    )
+    token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    token.set_defaults(run=cmd_token)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        overrides = {"dev_mode": True} if args.command == "dev" else {}
+        settings = Settings.from_env(os.environ, **overrides)
+        _logging(settings)
+        if args.command == "dev":
+            args.data_dir = args.data_dir or str(_default_data_dir())
+        code: int = args.run(settings, args)
+        return code
+    except ConfigError as error:
+        print(f"licenceflow: {error}", file=sys.stderr)
+        return 2

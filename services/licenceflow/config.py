@@ -1,0 +1,118 @@
+"""All configuration: one frozen `Settings`, built once from the environment and passed down.
+
+Every variable is `LICENCEFLOW_<FIELD>` (upper case); `Settings.describe()` lists them for the
+README's table. No URL configured means the embedded servers of `licenceflow dev`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+DEV_SECRET = "licenceflow-dev-secret-do-not-deploy"
+PREFIX = "LICENCEFLOW_"
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or unsafe; the message says which."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    database_url: str | None = None
+    """PostgreSQL DSN (postgresql://user:pass@host:5432/db). Unset: `dev` starts an embedded one."""
+    redis_url: str | None = None
+    """Redis URL (redis://host:6379/0). Unset: `dev` starts an embedded one."""
+    jwt_secret: str = DEV_SECRET
+    """Secret that signs and checks bearer tokens; the built-in one works only in dev mode."""
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    """JWT signing algorithm."""
+    jwt_issuer: str | None = None
+    """When set, tokens must carry this `iss`, and `licenceflow token` writes it."""
+    jwt_audience: str | None = None
+    """When set, tokens must carry this `aud`, and `licenceflow token` writes it."""
+    dev_mode: bool = False
+    """Development mode: allows the built-in JWT secret. Set by `licenceflow dev`."""
+    regime_country: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")] = "CN"
+    """The exporting country whose licensing regime this is (exporters must be located there)."""
+    holiday_country: str = "CN"
+    """Country whose public holidays and make-up working days shape the working-day calendar."""
+    timezone: str = "Asia/Shanghai"
+    """Business time zone: business dates and working days are counted there."""
+    clock_speed: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    """Business clock speed: 1 real time, 86400 one business day per second, 0 a fixed clock."""
+    clock_start: datetime | None = None
+    """Business time at the clock's first start (RFC 3339); default: the real time then."""
+    db_pool_min: Annotated[int, msgspec.Meta(ge=0)] = 2
+    """Minimum PostgreSQL connections per server process."""
+    db_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 10
+    """Maximum PostgreSQL connections per server process."""
+    host: str = "127.0.0.1"
+    """Address `serve` listens on."""
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    """Port `serve` and `dev` listen on."""
+    web_workers: Annotated[int, msgspec.Meta(ge=1)] = 2
+    """Server worker processes for `serve`."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level of every process."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        raw: dict[str, Any] = {
+            name: env[PREFIX + name.upper()]
+            for name in cls.__struct_fields__
+            if PREFIX + name.upper() in env and env[PREFIX + name.upper()] != ""
+        }
+        raw.update(overrides)
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as error:
+            raise ConfigError(f"invalid configuration: {error}") from None
+
+    def check_deployable(self) -> None:
+        """Refuse to run a server outside dev mode with the published development secret."""
+        if not self.dev_mode and self.jwt_secret == DEV_SECRET:
+            raise ConfigError(
+                "LICENCEFLOW_JWT_SECRET is unset (or the built-in development secret): "
+                "set a secret of your own, or run `licenceflow dev`"
+            )
+        if not self.dev_mode and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"LICENCEFLOW_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 3.2)"
+            )
+        if not self.database_url:
+            raise ConfigError("LICENCEFLOW_DATABASE_URL is required (or run `licenceflow dev`)")
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, meaning) for every setting."""
+        import inspect
+
+        docs = _field_docs(inspect.getsource(cls))
+        defaults = cls()
+        return [
+            (PREFIX + name.upper(), repr(getattr(defaults, name)), docs.get(name, ""))
+            for name in cls.__struct_fields__
+        ]
+
+
+def _field_docs(source: str) -> dict[str, str]:
+    import ast
+
+    body = ast.parse(source.strip()).body[0]
+    assert isinstance(body, ast.ClassDef)
+    docs: dict[str, str] = {}
+    for node, following in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+        ):
+            docs[node.target.id] = str(following.value.value)
+    return docs

@@ -1,0 +1,389 @@
+"""Per-shipment licence applications: statuses, actions, the transition table and `apply`.
+
+The table is the whole lifecycle. `apply` looks the (status, action) pair up, checks the actor's
+role, and returns the application after the action together with the event that records it; every
+other rule about applications (deadlines, pauses, decisions) is written once, below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, NamedTuple
+from uuid import UUID
+
+import msgspec
+
+from licenceflow.domain import deadlines
+from licenceflow.domain.deadlines import Calendar
+from licenceflow.domain.elements import any_controlled
+from licenceflow.domain.errors import Conflict, Forbidden, InvalidTransition
+from licenceflow.domain.filing import NO_CONTROL_CHARS, Filing
+from licenceflow.domain.values import Value
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    INFO_REQUESTED = "info_requested"
+    DELAYED = "delayed"
+    APPROVED = "approved"
+    TEMPORARILY_APPROVED = "temporarily_approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+PENDING = frozenset({Status.SUBMITTED, Status.UNDER_REVIEW, Status.INFO_REQUESTED, Status.DELAYED})
+DECIDED = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED, Status.REJECTED})
+FINAL = DECIDED | {Status.WITHDRAWN}
+# The statutory clock runs in these statuses (it is paused while information is requested).
+CLOCK_RUNNING = frozenset({Status.UNDER_REVIEW, Status.DELAYED})
+
+
+class Role(StrEnum):
+    EXPORTER = "exporter"
+    VIEWER = "viewer"
+    OFFICER = "officer"
+    SYSTEM = "system"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    EDIT = "edit"
+    SUBMIT = "submit"
+    WITHDRAW = "withdraw"
+    RESPOND = "respond"
+    ACCEPT = "accept"
+    REQUEST_INFO = "request_info"
+    DELAY = "delay"
+    APPROVE = "approve"
+    APPROVE_TEMPORARY = "approve_temporary"
+    REJECT = "reject"
+    DEADLINE_PASSED = "deadline_passed"
+    LAPSE = "lapse"
+
+
+class ReasonCode(StrEnum):
+    REFUSED = "refused"
+    INCOMPLETE = "incomplete"
+    NOT_CONTROLLED = "not_controlled"
+    LAPSED = "lapsed"
+
+
+class Rule(NamedTuple):
+    to: Status | None  # None: back to the status the request for information came from
+    roles: frozenset[Role]
+
+
+_EXPORTER = frozenset({Role.EXPORTER})
+_OFFICER = frozenset({Role.OFFICER})
+_SYSTEM = frozenset({Role.SYSTEM})
+S, A = Status, Action
+
+TRANSITIONS: Mapping[tuple[Status, Action], Rule] = {
+    (S.DRAFT, A.EDIT): Rule(S.DRAFT, _EXPORTER),
+    (S.DRAFT, A.SUBMIT): Rule(S.SUBMITTED, _EXPORTER),
+    **{(s, A.WITHDRAW): Rule(S.WITHDRAWN, _EXPORTER) for s in (S.DRAFT, *PENDING)},
+    (S.INFO_REQUESTED, A.RESPOND): Rule(None, _EXPORTER),
+    (S.SUBMITTED, A.ACCEPT): Rule(S.UNDER_REVIEW, _OFFICER),
+    (S.UNDER_REVIEW, A.REQUEST_INFO): Rule(S.INFO_REQUESTED, _OFFICER),
+    (S.DELAYED, A.REQUEST_INFO): Rule(S.INFO_REQUESTED, _OFFICER),
+    (S.UNDER_REVIEW, A.DELAY): Rule(S.DELAYED, _OFFICER),
+    (S.UNDER_REVIEW, A.APPROVE): Rule(S.APPROVED, _OFFICER),
+    (S.DELAYED, A.APPROVE): Rule(S.APPROVED, _OFFICER),
+    (S.UNDER_REVIEW, A.APPROVE_TEMPORARY): Rule(S.TEMPORARILY_APPROVED, _OFFICER),
+    (S.DELAYED, A.APPROVE_TEMPORARY): Rule(S.TEMPORARILY_APPROVED, _OFFICER),
+    **{(s, A.REJECT): Rule(S.REJECTED, _OFFICER) for s in PENDING},
+    (S.UNDER_REVIEW, A.DEADLINE_PASSED): Rule(S.DELAYED, _SYSTEM),
+    (S.INFO_REQUESTED, A.LAPSE): Rule(S.REJECTED, _SYSTEM),
+}
+
+ACTION_ROLES: Mapping[Action, frozenset[Role]] = {
+    action: frozenset().union(*(r.roles for (_, a), r in TRANSITIONS.items() if a is action))
+    for action in Action
+    if action is not Action.CREATE
+}
+
+
+class Actor(Value, frozen=True, kw_only=True):
+    sub: str
+    role: Role
+
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_CONTROL_CHARS)]
+
+
+# Commands: one struct per action, tagged by its name, as a client sends them.
+class Command(Value, tag_field="action", frozen=True, kw_only=True):
+    reason: Reason | None = None
+
+
+class Submit(Command, tag=Action.SUBMIT.value, frozen=True, kw_only=True):
+    pass
+
+
+class Withdraw(Command, tag=Action.WITHDRAW.value, frozen=True, kw_only=True):
+    pass
+
+
+class Respond(Command, tag=Action.RESPOND.value, frozen=True, kw_only=True):
+    response: Reason
+
+
+class Accept(Command, tag=Action.ACCEPT.value, frozen=True, kw_only=True):
+    pass
+
+
+class RequestInfo(Command, tag=Action.REQUEST_INFO.value, frozen=True, kw_only=True):
+    reason: Reason
+
+
+class Delay(Command, tag=Action.DELAY.value, frozen=True, kw_only=True):
+    reason: Reason
+
+
+class Approve(Command, tag=Action.APPROVE.value, frozen=True, kw_only=True):
+    valid_months: Annotated[int, msgspec.Meta(ge=1, le=12)] = 12
+
+
+class ApproveTemporary(Command, tag=Action.APPROVE_TEMPORARY.value, frozen=True, kw_only=True):
+    pass
+
+
+class Reject(Command, tag=Action.REJECT.value, frozen=True, kw_only=True):
+    reason: Reason
+    reason_code: Literal["refused", "incomplete", "not_controlled"] = "refused"
+
+
+class DeadlinePassed(Command, tag=Action.DEADLINE_PASSED.value, frozen=True, kw_only=True):
+    pass
+
+
+class Lapse(Command, tag=Action.LAPSE.value, frozen=True, kw_only=True):
+    pass
+
+
+class Edit(Command, tag=Action.EDIT.value, frozen=True, kw_only=True):
+    filing: Filing
+
+
+ActionCommand = (
+    Submit
+    | Withdraw
+    | Respond
+    | Accept
+    | RequestInfo
+    | Delay
+    | Approve
+    | ApproveTemporary
+    | Reject
+    | DeadlinePassed
+    | Lapse
+)
+
+
+class Decision(Value, frozen=True, kw_only=True):
+    outcome: Literal["approved", "temporarily_approved", "rejected"]
+    reason_code: ReasonCode | None = None
+    reason: str | None = None
+
+
+class Application(Value, frozen=True, kw_only=True):
+    id: UUID
+    org: str
+    reference: str
+    status: Status
+    version: int
+    filing: Filing
+    created_by: str
+    created_at: datetime
+    submitted_at: datetime | None = None
+    accepted_at: datetime | None = None
+    decided_at: datetime | None = None
+    closed_at: datetime | None = None  # decided or withdrawn: the statutory count stops
+    due_at: datetime | None = None
+    referred: bool = False
+    resume_status: Status | None = None
+    paused_since: date | None = None
+    paused_working_days: int = 0
+    decision: Decision | None = None
+    licence_id: UUID | None = None
+
+
+class Event(Value, frozen=True, kw_only=True):
+    """One line of the audit timeline: who did what, from which status to which."""
+
+    action: Action
+    from_status: Status | None
+    to_status: Status
+    actor: Actor
+    at: datetime
+    reason: str | None = None
+    reason_code: ReasonCode | None = None
+    details: dict[str, Any] = {}
+
+
+class Transition(NamedTuple):
+    application: Application
+    event: Event
+
+
+def may_take(action: Action, role: Role) -> bool:
+    """Whether `role` may take `action` in some status."""
+    return role in ACTION_ROLES.get(action, frozenset())
+
+
+def rule_for(status: Status, action: Action, role: Role) -> Rule:
+    """The rule for this action now; `Forbidden` if the role never may, else `InvalidTransition`."""
+    if not may_take(action, role):
+        raise Forbidden(f"role '{role}' may not {action}")
+    rule = TRANSITIONS.get((status, action))
+    if rule is None or role not in rule.roles:
+        raise InvalidTransition(status, action)
+    return rule
+
+
+def file(
+    *,
+    id: UUID,
+    org: str,
+    reference: str,
+    filing: Filing,
+    actor: Actor,
+    now: datetime,
+) -> Transition:
+    """A new draft, and the `create` event that opens its timeline."""
+    if actor.role is not Role.EXPORTER:
+        raise Forbidden("only an exporter files applications")
+    draft = Application(
+        id=id,
+        org=org,
+        reference=reference,
+        status=Status.DRAFT,
+        version=1,
+        filing=filing,
+        created_by=actor.sub,
+        created_at=now,
+    )
+    event = Event(
+        action=Action.CREATE, from_status=None, to_status=Status.DRAFT, actor=actor, at=now
+    )
+    return Transition(draft, event)
+
+
+def apply(
+    app: Application,
+    command: ActionCommand | Edit,
+    actor: Actor,
+    now: datetime,
+    calendar: Calendar,
+) -> Transition:
+    """The application after `command`, and its event; raises a `DomainError` if not allowed."""
+    action = Action(str(command.__struct_config__.tag))
+    rule = rule_for(app.status, action, actor.role)
+    today = calendar.date_of(now)
+    to = rule.to if rule.to is not None else app.resume_status
+    assert to is not None, "an info_requested application always knows where it came from"
+    changes: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    reason_code: ReasonCode | None = None
+
+    match command:
+        case Edit(filing=filing):
+            changes["filing"] = filing
+            details["fields"] = [
+                f for f in filing.__struct_fields__ if getattr(filing, f) != getattr(app.filing, f)
+            ]
+        case Submit():
+            changes["submitted_at"] = now
+        case Accept():
+            changes["accepted_at"] = now
+            changes["due_at"] = deadlines.review_due_at(today, 0, calendar)
+            details["due_at"] = changes["due_at"].isoformat()
+        case RequestInfo():
+            changes["resume_status"] = app.status
+            changes["paused_since"] = today
+            details["respond_by"] = deadlines.response_due_at(today, calendar).isoformat()
+        case Respond(response=response):
+            assert app.paused_since is not None
+            paused = app.paused_working_days + deadlines.paused_working_days(
+                app.paused_since, today, calendar
+            )
+            changes |= {"resume_status": None, "paused_since": None, "paused_working_days": paused}
+            if app.due_at is not None and app.accepted_at is not None:
+                accepted_on = calendar.date_of(app.accepted_at)
+                changes["due_at"] = deadlines.review_due_at(accepted_on, paused, calendar)
+            details["response"] = response
+        case Delay():
+            changes |= {"referred": True, "due_at": None}
+        case DeadlinePassed():
+            if app.due_at is None or not deadlines.has_passed(app.due_at, now):
+                raise Conflict("the review deadline has not passed")
+        case Lapse():
+            assert app.paused_since is not None
+            if not deadlines.has_passed(deadlines.response_due_at(app.paused_since, calendar), now):
+                raise Conflict("the time to answer the request has not run out")
+            reason_code = ReasonCode.LAPSED
+        case Reject(reason_code=code):
+            reason_code = ReasonCode(code)
+        case Approve(valid_months=months):
+            details["valid_months"] = months
+        case Withdraw() | ApproveTemporary():
+            pass
+
+    if to in DECIDED:
+        changes["decided_at"] = now
+        changes["decision"] = Decision(
+            outcome=to.value,  # type: ignore[arg-type]  # DECIDED holds exactly the outcomes
+            reason_code=reason_code,
+            reason=command.reason,
+        )
+    if to in FINAL:
+        changes["closed_at"] = now
+        if app.paused_since is not None:  # closed while waiting: the open pause still counts
+            changes["paused_working_days"] = app.paused_working_days + (
+                deadlines.paused_working_days(app.paused_since, today, calendar)
+            )
+        changes |= {"resume_status": None, "paused_since": None}
+    after = msgspec.structs.replace(app, status=to, version=app.version + 1, **changes)
+    event = Event(
+        action=action,
+        from_status=app.status,
+        to_status=to,
+        actor=actor,
+        at=now,
+        reason=command.reason,
+        reason_code=reason_code,
+        details=details,
+    )
+    return Transition(after, event)
+
+
+class Progress(NamedTuple):
+    """What the clock derives from an application without changing it."""
+
+    overdue: bool
+    working_days_elapsed: int
+    controlled: bool
+
+
+def progress(app: Application, now: datetime, calendar: Calendar) -> Progress:
+    today = calendar.date_of(now)
+    overdue = (
+        app.status in CLOCK_RUNNING
+        and app.due_at is not None
+        and deadlines.has_passed(app.due_at, now)
+    )
+    elapsed = 0
+    if app.accepted_at is not None:
+        until = calendar.date_of(app.closed_at) if app.closed_at is not None else today
+        elapsed = deadlines.working_days_elapsed(
+            calendar.date_of(app.accepted_at),
+            until,
+            app.paused_working_days,
+            app.paused_since,
+            calendar,
+        )
+    return Progress(overdue, elapsed, any_controlled(app.filing.symbols(), today))

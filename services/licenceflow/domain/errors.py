@@ -1,0 +1,93 @@
+"""The domain's errors: every refusal the core can give, one class each.
+
+    DomainError
+    ├── NotAuthenticated       no valid bearer token
+    ├── MalformedRequest       the body is not JSON, or a cursor was not written by this service
+    ├── InvalidFiling          the application's content breaks a rule (carries field problems)
+    ├── NotFound               no such resource, or not visible to the caller
+    ├── Forbidden              the caller's role may not do this
+    ├── Conflict               the request is valid but the state forbids it
+    │   ├── InvalidTransition  (status, action) is not in the transition table
+    │   ├── RequestInProgress  the same Idempotency-Key is still being processed
+    │   └── IdempotencyKeyReused   the same key came with another body
+    └── StaleVersion           If-Match names a version that is no longer current
+
+The API maps each class to one HTTP status in one place (`api/errors.py`); workers log them.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class FieldProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """One invalid field, named by its JSON path (`lines[0].quantity_kg`)."""
+
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of every refusal the domain and the workflow raise."""
+
+    title = "Request refused"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidFiling(DomainError):
+    title = "Invalid request"
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+class NotFound(DomainError):
+    title = "Not found"
+
+
+class Forbidden(DomainError):
+    title = "Forbidden"
+
+
+class Conflict(DomainError):
+    title = "Conflict"
+    slug = "conflict"
+
+
+class InvalidTransition(Conflict):
+    title = "Invalid transition"
+    slug = "invalid-transition"
+
+    def __init__(self, current_status: str, action: str) -> None:
+        super().__init__(f"action '{action}' is not allowed in status '{current_status}'")
+        self.current_status = current_status
+        self.action = action
+
+
+class RequestInProgress(Conflict):
+    title = "Request in progress"
+    slug = "request-in-progress"
+
+
+class IdempotencyKeyReused(DomainError):
+    title = "Idempotency key reused"
+
+
+class StaleVersion(DomainError):
+    title = "Precondition failed"
+
+
+class MalformedRequest(DomainError):
+    """The request cannot be read at all: not JSON, or a cursor this service did not write."""
+
+    title = "Malformed request"
+
+
+class NotAuthenticated(DomainError):
+    """No bearer token, or one that is expired, forged or for another audience."""
+
+    title = "Not authenticated"

@@ -1,0 +1,198 @@
+"""What an exporter files: parties, end use, transport and goods lines, and the rules they obey.
+
+Types are checked when JSON is decoded into these structs; `problems()` then checks the rules
+that types cannot express (known countries and currencies, positive quantities with at most three
+decimals, the regime's own country as the exporter's) and names each broken rule by field path.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+import iso4217
+import msgspec
+import pycountry
+
+from licenceflow.domain.elements import CHEMICAL_SYMBOLS, RARE_EARTHS
+from licenceflow.domain.errors import FieldProblem
+from licenceflow.domain.values import Value
+
+MAX_LINES = 50
+QUANTITY_PLACES = 3
+
+NO_CONTROL_CHARS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # PostgreSQL text cannot hold NUL
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_CONTROL_CHARS)]
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_CONTROL_CHARS)]
+
+
+class Form(StrEnum):
+    METAL = "metal"
+    ALLOY = "alloy"
+    OXIDE = "oxide"
+    COMPOUND = "compound"
+    MAGNET = "magnet"
+    TARGET = "target"
+
+
+FORMS_WITH_CONSTITUENTS = frozenset({Form.MAGNET, Form.ALLOY})
+
+
+class EndUseCategory(StrEnum):
+    AUTOMOTIVE = "automotive"
+    ELECTRONICS = "electronics"
+    ENERGY = "energy"
+    DEFENCE = "defence"
+    MEDICAL = "medical"
+    RESEARCH = "research"
+    OTHER = "other"
+
+
+class TransportMode(StrEnum):
+    SEA = "sea"
+    AIR = "air"
+    RAIL = "rail"
+    ROAD = "road"
+
+
+class Party(Value, frozen=True, kw_only=True):
+    name: ShortText
+    country: str
+
+
+class Line(Value, frozen=True, kw_only=True):
+    element: str
+    form: Form
+    hs_code: str
+    quantity_kg: Decimal
+    value: Decimal
+    currency: str
+    contains: tuple[str, ...] = ()
+
+
+class Filing(Value, frozen=True, kw_only=True):
+    """The content of one per-shipment application, as the exporter files it."""
+
+    exporter: Party
+    consignee: Party
+    end_user: Party
+    end_use: Text
+    end_use_category: EndUseCategory
+    destination_country: str
+    transport_mode: TransportMode
+    planned_ship_date: date
+    contract_ref: ShortText
+    lines: Annotated[tuple[Line, ...], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
+    customs_port: ShortText | None = None
+
+    def symbols(self) -> frozenset[str]:
+        """Every element named by any line, constituents included."""
+        return frozenset(s for line in self.lines for s in (line.element, *line.contains))
+
+    def rare_earths(self) -> frozenset[str]:
+        return frozenset(s for s in self.symbols() if s in RARE_EARTHS)
+
+
+def problems(filing: Filing, *, regime_country: str) -> list[FieldProblem]:
+    """Every rule the filing breaks, in field order; empty when it may be filed."""
+    found: list[FieldProblem] = []
+
+    def check(ok: bool, field: str, message: str) -> None:
+        if not ok:
+            found.append(FieldProblem(field=field, message=message))
+
+    for field in ("exporter", "consignee", "end_user"):
+        party: Party = getattr(filing, field)
+        check(_is_country(party.country), f"{field}.country", "not an ISO 3166-1 alpha-2 code")
+    check(
+        filing.exporter.country == regime_country,
+        "exporter.country",
+        f"the exporter must be in the regime's country ({regime_country})",
+    )
+    check(
+        _is_country(filing.destination_country),
+        "destination_country",
+        "not an ISO 3166-1 alpha-2 code",
+    )
+    check(
+        filing.destination_country != regime_country,
+        "destination_country",
+        f"an export leaves {regime_country}: the destination must be another country",
+    )
+    for index, line in enumerate(filing.lines):
+        found.extend(_line_problems(line, f"lines[{index}]"))
+    return found
+
+
+def normalized(filing: Filing) -> Filing:
+    """The filing with quantities at 3 decimal places and values at their currency's minor unit
+    (call after `problems()` found none)."""
+    lines = tuple(
+        msgspec.structs.replace(
+            line,
+            quantity_kg=line.quantity_kg.quantize(Decimal(1).scaleb(-QUANTITY_PLACES)),
+            value=line.value.quantize(Decimal(1).scaleb(-(_minor_unit(line.currency) or 0))),
+        )
+        for line in filing.lines
+    )
+    return msgspec.structs.replace(filing, lines=lines)
+
+
+def _line_problems(line: Line, at: str) -> list[FieldProblem]:
+    found: list[FieldProblem] = []
+
+    def check(ok: bool, field: str, message: str) -> None:
+        if not ok:
+            found.append(FieldProblem(field=f"{at}.{field}", message=message))
+
+    check(line.element in RARE_EARTHS, "element", f"'{line.element}' is not a rare-earth symbol")
+    digits = line.hs_code.replace(".", "")
+    check(
+        digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 10,
+        "hs_code",
+        "6 to 10 digits, dots optional",
+    )
+    check(
+        _has_places(line.quantity_kg, QUANTITY_PLACES) and line.quantity_kg > 0,
+        "quantity_kg",
+        f"a positive number of kg with at most {QUANTITY_PLACES} decimal places",
+    )
+    places = _minor_unit(line.currency)
+    check(places is not None, "currency", "not an ISO 4217 currency code with a minor unit")
+    if places is not None:
+        check(
+            _has_places(line.value, places) and line.value >= 0,
+            "value",
+            f"a non-negative amount with at most {places} decimal places for {line.currency}",
+        )
+    if line.contains:
+        check(
+            line.form in FORMS_WITH_CONSTITUENTS,
+            "contains",
+            "only a magnet or alloy line lists constituents",
+        )
+        for i, symbol in enumerate(line.contains):
+            check(symbol in CHEMICAL_SYMBOLS, f"contains[{i}]", f"'{symbol}' is not an element")
+        check(len(set(line.contains)) == len(line.contains), "contains", "lists an element twice")
+    return found
+
+
+def _is_country(code: str) -> bool:
+    return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None
+
+
+def _minor_unit(code: str) -> int | None:
+    try:
+        exponent = iso4217.Currency(code).exponent
+    except ValueError:
+        return None
+    return exponent if isinstance(exponent, int) else None
+
+
+def _has_places(amount: Decimal, places: int) -> bool:
+    if not amount.is_finite():
+        return False
+    exponent = amount.normalize().as_tuple().exponent
+    return isinstance(exponent, int) and -exponent <= places

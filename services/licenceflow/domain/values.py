@@ -1,0 +1,41 @@
+"""The base of every value the domain exchanges with the outside world, and strict conversion
+of decoded JSON into those values with each failure named by its field path."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+
+from licenceflow.domain.errors import FieldProblem, InvalidFiling
+
+T = TypeVar("T")
+
+
+class Value(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Immutable, keyword-only, and strict when decoded: an unknown field is an error, not noise."""
+
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_FIELD = re.compile(r"field `(?P<name>[^`]+)`")
+
+
+def convert(data: Any, type_: type[T], *, at: str = "") -> T:
+    """`data` (decoded JSON) as `type_`, or `InvalidFiling` naming the offending field."""
+    try:
+        return msgspec.convert(data, type_)
+    except msgspec.ValidationError as error:
+        raise InvalidFiling([problem_of(error, at)]) from None
+
+
+def problem_of(error: msgspec.ValidationError, at: str = "") -> FieldProblem:
+    """msgspec says `Expected int, got str - at $.lines[0].quantity_kg`: make that a field."""
+    match = _AT.match(str(error))
+    assert match is not None
+    message, path = match["message"], (match["path"] or "")
+    named = _FIELD.search(message)  # unknown or missing fields name themselves
+    if named and ("unknown field" in message or "missing required field" in message):
+        path = f"{path}.{named['name']}"
+    field = f"{at}{path}".lstrip(".") or "body"
+    return FieldProblem(field=field, message=message)

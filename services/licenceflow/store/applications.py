@@ -1,0 +1,207 @@
+"""SQL for applications. Every read names who may see it: an organisation's members see its
+applications, officers every application that is not a draft."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from licenceflow.domain.applications import Application, Decision, Status
+from licenceflow.domain.filing import Filing
+from licenceflow.store.pool import Connection
+
+
+class Visibility(msgspec.Struct, frozen=True):
+    """Who is looking: members of `org` (None: of no org) and whether officers' sight applies."""
+
+    org: str | None
+    officer: bool
+
+
+_COLUMNS = """id, org, reference, status, version, filing, created_by, created_at, submitted_at,
+    accepted_at, decided_at, closed_at, due_at, referred, resume_status, paused_since,
+    paused_working_days, decision, licence_id"""
+
+
+def _visible(org: int, officer: int) -> str:
+    """The visibility predicate, with the parameter numbers of the org and the officer flag."""
+    return f"(org = ${org} OR (${officer} AND status <> 'draft'))"
+
+
+_filing_decoder = msgspec.json.Decoder(Filing)
+_decision_decoder = msgspec.json.Decoder(Decision)
+
+
+def from_row(row: asyncpg.Record) -> Application:
+    return Application(
+        id=row["id"],
+        org=row["org"],
+        reference=row["reference"],
+        status=Status(row["status"]),
+        version=row["version"],
+        filing=_filing_decoder.decode(row["filing"]),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        accepted_at=row["accepted_at"],
+        decided_at=row["decided_at"],
+        closed_at=row["closed_at"],
+        due_at=row["due_at"],
+        referred=row["referred"],
+        resume_status=Status(row["resume_status"]) if row["resume_status"] else None,
+        paused_since=row["paused_since"],
+        paused_working_days=row["paused_working_days"],
+        decision=_decision_decoder.decode(row["decision"]) if row["decision"] else None,
+        licence_id=row["licence_id"],
+    )
+
+
+async def next_reference_number(conn: Connection, year: int) -> int:
+    """The next number of `year`; the counter row stays locked until the transaction ends, so
+    numbers are given in commit order and a rolled-back creation gives its number back."""
+    number: int = await conn.fetchval(
+        """INSERT INTO reference_counters (year, last_number) VALUES ($1, 1)
+           ON CONFLICT (year) DO UPDATE SET last_number = reference_counters.last_number + 1
+           RETURNING last_number""",
+        year,
+    )
+    return number
+
+
+async def insert(conn: Connection, app: Application) -> None:
+    await conn.execute(
+        f"""INSERT INTO applications ({_COLUMNS}, elements, destination_country)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                    $18, $19, $20, $21)""",
+        *_values(app),
+        sorted(app.filing.rare_earths()),
+        app.filing.destination_country,
+    )
+
+
+async def get(
+    conn: Connection, id: UUID, who: Visibility, *, for_update: bool = False
+) -> Application | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM applications WHERE id = $1 AND {_visible(2, 3)}{lock}",
+        id,
+        who.org,
+        who.officer,
+    )
+    return from_row(row) if row else None
+
+
+async def update(conn: Connection, app: Application, *, expected_version: int) -> bool:
+    """Compare-and-set: writes `app` only if the stored version is still `expected_version`."""
+    status = await conn.execute(
+        """UPDATE applications SET status = $3, version = $4, filing = $5, submitted_at = $6,
+               accepted_at = $7, decided_at = $8, closed_at = $9, due_at = $10, referred = $11,
+               resume_status = $12, paused_since = $13, paused_working_days = $14,
+               decision = $15, licence_id = $16, elements = $17, destination_country = $18
+           WHERE id = $1 AND version = $2""",
+        app.id,
+        expected_version,
+        app.status.value,
+        app.version,
+        app.filing,
+        app.submitted_at,
+        app.accepted_at,
+        app.decided_at,
+        app.closed_at,
+        app.due_at,
+        app.referred,
+        app.resume_status.value if app.resume_status else None,
+        app.paused_since,
+        app.paused_working_days,
+        app.decision,
+        app.licence_id,
+        sorted(app.filing.rare_earths()),
+        app.filing.destination_country,
+    )
+    return bool(status == "UPDATE 1")
+
+
+def _values(app: Application) -> Sequence[Any]:
+    return (
+        app.id,
+        app.org,
+        app.reference,
+        app.status.value,
+        app.version,
+        app.filing,
+        app.created_by,
+        app.created_at,
+        app.submitted_at,
+        app.accepted_at,
+        app.decided_at,
+        app.closed_at,
+        app.due_at,
+        app.referred,
+        app.resume_status.value if app.resume_status else None,
+        app.paused_since,
+        app.paused_working_days,
+        app.decision,
+        app.licence_id,
+    )
+
+
+class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
+    statuses: tuple[Status, ...] = ()
+    element: str | None = None
+    destination: str | None = None
+    overdue: bool | None = None
+    sort: str = "-created_at"
+    limit: int = 50
+
+
+SORTS = {"-created_at": ("created_at", "DESC"), "due_at": ("due_at", "ASC")}
+
+
+async def page(
+    conn: Connection,
+    who: Visibility,
+    query: ListQuery,
+    *,
+    now: datetime,
+    after: tuple[datetime, UUID] | None,
+) -> list[Application]:
+    """Up to `query.limit + 1` applications in the query's order after the keyset `after`."""
+    column, direction = SORTS[query.sort]
+    where = [_visible(1, 2)]
+    args: list[Any] = [who.org, who.officer]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if query.statuses:
+        where.append(f"status = ANY({arg([s.value for s in query.statuses])}::text[])")
+    if query.element:
+        where.append(f"elements @> ARRAY[{arg(query.element)}::text]")
+    if query.destination:
+        where.append(f"destination_country = {arg(query.destination)}")
+    if query.overdue is not None:
+        # as domain.applications.progress: the clock runs, and the deadline's last second is over
+        overdue = (
+            f"(status IN ('under_review', 'delayed')"
+            f" AND due_at IS NOT NULL AND due_at + interval '1 second' <= {arg(now)})"
+        )
+        where.append(overdue if query.overdue else f"NOT {overdue}")
+    if column == "due_at":
+        where.append("due_at IS NOT NULL")
+    if after is not None:
+        op = "<" if direction == "DESC" else ">"
+        where.append(f"({column}, id) {op} ({arg(after[0])}, {arg(after[1])})")
+    limit = arg(query.limit + 1)
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM applications WHERE {" AND ".join(where)}
+            ORDER BY {column} {direction}, id {direction} LIMIT {limit}""",
+        *args,
+    )
+    return [from_row(r) for r in rows]

@@ -1,0 +1,216 @@
+"""Use-cases for applications: load → domain → persist (state + event + outbox), in the
+caller's transaction. The API and the workers change applications only through here.
+
+Checks run in the contract's order: not visible (404) → role (403) → content (422) →
+state or version (409/412)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+from uuid import UUID, uuid4
+
+import msgspec
+
+from licenceflow.domain import applications as domain
+from licenceflow.domain import filing as filings
+from licenceflow.domain.access import Principal
+from licenceflow.domain.applications import Action, ActionCommand, Application, Edit, Role
+from licenceflow.domain.errors import (
+    FieldProblem,
+    IdempotencyKeyReused,
+    InvalidFiling,
+    NotFound,
+    RequestInProgress,
+    StaleVersion,
+)
+from licenceflow.domain.filing import Filing
+from licenceflow.domain.values import convert
+from licenceflow.store import applications as store
+from licenceflow.store import events, idempotency
+from licenceflow.store.events import StoredEvent
+from licenceflow.store.pool import Connection
+from licenceflow.workflow.context import Context
+from licenceflow.workflow.patches import merge_patch
+
+STREAM = "application"
+_snapshot = msgspec.json.Decoder(Application)
+
+
+class Created(NamedTuple):
+    application: Application
+    replayed: bool
+
+
+def visibility(principal: Principal) -> store.Visibility:
+    return store.Visibility(org=principal.member_of, officer=principal.is_officer)
+
+
+async def create(
+    conn: Connection,
+    ctx: Context,
+    principal: Principal,
+    body: Any,
+    *,
+    idempotency_key: str | None = None,
+) -> Created:
+    actor = principal.require(Role.EXPORTER, "file applications")
+    fields = _object(body)
+    submit = convert(fields.pop("submit", False), bool, at="submit")
+    filing = _valid_filing(convert(fields, Filing), ctx)
+    now = ctx.clock.now()
+
+    if idempotency_key is not None:
+        request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).digest()
+        if not await idempotency.try_claim(conn, principal.org, idempotency_key):
+            raise RequestInProgress("a request with this Idempotency-Key is still running")
+        earlier = await idempotency.find(conn, principal.org, idempotency_key)
+        if earlier is not None and earlier.created_at > now - ctx.idempotency_ttl:
+            if earlier.request_hash != request_hash:
+                raise IdempotencyKeyReused("this Idempotency-Key came with another body")
+            return Created(_snapshot.decode(earlier.response), replayed=True)
+        if earlier is not None:
+            await idempotency.forget(conn, principal.org, idempotency_key)
+
+    year = ctx.calendar.date_of(now).year
+    number = await store.next_reference_number(conn, year)
+    steps = [
+        domain.file(
+            id=uuid4(),
+            org=principal.org,
+            reference=f"EL-{year}-{number:06d}",
+            filing=filing,
+            actor=actor,
+            now=now,
+        )
+    ]
+    if submit:
+        steps.append(domain.apply(steps[0].application, domain.Submit(), actor, now, ctx.calendar))
+    app = steps[-1].application
+    await store.insert(conn, app)
+    for step in steps:
+        await _record(conn, step)
+    if idempotency_key is not None:
+        await idempotency.remember(
+            conn,
+            principal.org,
+            idempotency_key,
+            request_hash=request_hash,
+            application_id=app.id,
+            response=msgspec.json.encode(app),
+            created_at=now,
+        )
+    return Created(app, replayed=False)
+
+
+async def get(conn: Connection, principal: Principal, id: UUID) -> Application:
+    app = await store.get(conn, id, visibility(principal))
+    if app is None:
+        raise NotFound(f"no application {id}")
+    return app
+
+
+async def act(
+    conn: Connection,
+    ctx: Context,
+    principal: Principal,
+    id: UUID,
+    body: Any,
+    *,
+    if_match: frozenset[int] | None = None,
+) -> Application:
+    """Take the action the body names; `if_match` (versions) makes it conditional."""
+    app = await _locked(conn, principal, id)
+    fields = _object(body)
+    action = convert(fields.get("action"), Action, at="action")
+    actor = principal.acting_as(action)
+    command: ActionCommand = convert(fields, ActionCommand)  # type: ignore[arg-type]
+    _require_version(app, if_match)
+    return await _save(conn, app, domain.apply(app, command, actor, ctx.clock.now(), ctx.calendar))
+
+
+async def edit(
+    conn: Connection,
+    ctx: Context,
+    principal: Principal,
+    id: UUID,
+    patch: Any,
+    *,
+    if_match: frozenset[int] | None = None,
+) -> Application:
+    """Apply a JSON merge patch to a draft's filing (`lines` are replaced whole)."""
+    app = await _locked(conn, principal, id)
+    actor = principal.acting_as(Action.EDIT)
+    fields = _object(patch)
+    if "submit" in fields:
+        raise InvalidFiling(
+            [FieldProblem(field="submit", message="submit with the `submit` action, not a PATCH")]
+        )
+    merged = merge_patch(msgspec.to_builtins(app.filing), fields)
+    filing = _valid_filing(convert(merged, Filing), ctx)
+    _require_version(app, if_match)
+    transition = domain.apply(app, Edit(filing=filing), actor, ctx.clock.now(), ctx.calendar)
+    return await _save(conn, app, transition)
+
+
+async def timeline(
+    conn: Connection, principal: Principal, id: UUID, *, after_seq: int, limit: int
+) -> list[StoredEvent]:
+    await get(conn, principal, id)
+    return await events.timeline(conn, id, after_seq=after_seq, limit=limit)
+
+
+async def page(
+    conn: Connection,
+    ctx: Context,
+    principal: Principal,
+    query: store.ListQuery,
+    after: tuple[Any, UUID] | None,
+) -> list[Application]:
+    return await store.page(conn, visibility(principal), query, now=ctx.clock.now(), after=after)
+
+
+async def _locked(conn: Connection, principal: Principal, id: UUID) -> Application:
+    app = await store.get(conn, id, visibility(principal), for_update=True)
+    if app is None:
+        raise NotFound(f"no application {id}")
+    return app
+
+
+async def _save(
+    conn: Connection, before: Application, transition: domain.Transition
+) -> Application:
+    if not await store.update(conn, transition.application, expected_version=before.version):
+        raise StaleVersion("the application changed meanwhile")
+    await _record(conn, transition)
+    return transition.application
+
+
+async def _record(conn: Connection, transition: domain.Transition) -> None:
+    app, event = transition
+    await events.record(
+        conn,
+        stream=STREAM,
+        stream_id=app.id,
+        org=app.org,
+        event=event,
+        outbox={"application_id": str(app.id), "status": app.status.value, "version": app.version},
+    )
+
+
+def _require_version(app: Application, if_match: frozenset[int] | None) -> None:
+    if if_match is not None and app.version not in if_match:
+        raise StaleVersion(f"If-Match does not match the current version {app.version}")
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, Mapping):
+        raise InvalidFiling([FieldProblem(field="body", message="expected a JSON object")])
+    return dict(body)
+
+
+def _valid_filing(filing: Filing, ctx: Context) -> Filing:
+    if found := filings.problems(filing, regime_country=ctx.regime_country):
+        raise InvalidFiling(found)
+    return filings.normalized(filing)

@@ -1,0 +1,155 @@
+"""Session-wide fixtures: the servers, a migrated database of this session's own, an app.
+
+Tests are isolated by emptying every table after each test (migrations run once)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from licenceflow.api.app import create_app
+from licenceflow.api.auth import issue_token
+from licenceflow.clock import BusinessClock, ClockAnchor, real_utc_now
+from licenceflow.config import Settings
+from licenceflow.store import migrations
+from tests import harness
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Monday 2 June 2025, 09:00 in Beijing: the business clock of every test unless it moves it.
+START = datetime(2025, 6, 2, 9, 0, tzinfo=SHANGHAI)
+TABLES = ("applications", "events", "outbox", "idempotency_keys", "reference_counters")
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Servers]:
+    with harness.servers(Path(tmp_path_factory.mktemp("servers"))) as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+async def database_url(servers: harness.Servers) -> AsyncIterator[str]:
+    name, url = await harness.create_database(servers.postgres_url)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrations.migrate(conn)
+    finally:
+        await conn.close()
+    yield url
+    await harness.drop_database(servers.postgres_url, name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, servers: harness.Servers) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=servers.redis_url,
+        jwt_secret="test-secret-" + "x" * 32,
+        clock_speed=0,
+        clock_start=START,
+        db_pool_min=1,
+        db_pool_max=30,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app, timeout=30) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture(autouse=True)
+async def _isolated(
+    app: Litestar, client: AsyncTestClient[Litestar], database_url: str
+) -> AsyncIterator[None]:
+    """Each integration test starts with empty tables and the clock at START."""
+    reset_clock(app)
+    yield
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+def reset_clock(app: Litestar, at: datetime = START) -> BusinessClock:
+    clock = BusinessClock(ClockAnchor(real=real_utc_now(), business=at, speed=0))
+    app.state.context = dataclasses.replace(app.state.context, clock=clock)
+    return clock
+
+
+@pytest.fixture
+def clock(app: Litestar, _isolated: None) -> BusinessClock:
+    """The app's business clock, fixed at START; `clock.advance(...)` moves it."""
+    clock: BusinessClock = app.state.context.clock
+    return clock
+
+
+class Tokens:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def __call__(self, role: str, *, sub: str | None = None, org: str = "acme") -> dict[str, str]:
+        token = issue_token(
+            self._settings,
+            sub=sub or f"{role}-1",
+            org=org,
+            roles=role.split("+"),
+            ttl=timedelta(hours=1),
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def auth(settings: Settings) -> Tokens:
+    """`auth("exporter")`, `auth("officer")`, `auth("viewer", org="other")`: request headers."""
+    return Tokens(settings)
+
+
+def application_body(**overrides: Any) -> dict[str, Any]:
+    """API.md's example application: Dy oxide for EV motors, Baotou → Germany → US."""
+    body: dict[str, Any] = {
+        "exporter": {"name": "Baotou Magnet Works", "country": "CN"},
+        "consignee": {"name": "Magnetwerk GmbH", "country": "DE"},
+        "end_user": {"name": "Auto Parts Inc", "country": "US"},
+        "end_use": "traction motors for passenger EVs",
+        "end_use_category": "automotive",
+        "destination_country": "US",
+        "transport_mode": "sea",
+        "customs_port": "Tianjin",
+        "planned_ship_date": "2025-07-01",
+        "contract_ref": "PO-88123",
+        "lines": [
+            {
+                "element": "Dy",
+                "form": "oxide",
+                "hs_code": "2846.90",
+                "quantity_kg": "1250.5",
+                "value": "480000.00",
+                "currency": "USD",
+            }
+        ],
+        "submit": False,
+    }
+    body.update(overrides)
+    return body

@@ -1,0 +1,171 @@
+"""Races are real: many HTTP requests at once against one application or one key."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.integration.conftest import Tokens, application_body
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.mark.smoke
+async def test_twenty_concurrent_actions_one_wins(
+    client: Client, auth: Tokens, db: asyncpg.Connection
+) -> None:
+    created = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id = created.json()["id"]
+    accepted = await client.post(
+        f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
+    )
+    etag = accepted.headers["etag"]
+    events_before = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id)
+    officer_actions = [
+        {"action": "approve"},
+        {"action": "approve_temporary"},
+        {"action": "reject", "reason": "refused"},
+        {"action": "delay", "reason": "security review"},
+        {"action": "request_info", "reason": "certificate"},
+    ]
+    requests = [
+        client.post(
+            f"/v1/applications/{app_id}/actions",
+            json=officer_actions[i % 5],
+            headers={**auth("officer", sub=f"officer-{i}"), "If-Match": etag},
+        )
+        for i in range(15)
+    ] + [
+        client.post(
+            f"/v1/applications/{app_id}/actions",
+            json={"action": "withdraw"},
+            headers={**auth("exporter", sub=f"exporter-{i}"), "If-Match": etag},
+        )
+        for i in range(5)
+    ]
+    responses = await asyncio.gather(*requests)
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(200) == 1, codes
+    assert set(codes) <= {200, 409, 412}, codes
+    events_after = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id)
+    assert events_after == events_before + 1
+    final = await client.get(f"/v1/applications/{app_id}", headers=auth("officer"))
+    winner = next(r for r in responses if r.status_code == 200)
+    assert final.json()["status"] == winner.json()["status"]
+    assert final.json()["version"] == int(etag.strip('"')) + 1
+
+
+async def test_without_if_match_actions_are_judged_in_turn(
+    client: Client, auth: Tokens, db: asyncpg.Connection
+) -> None:
+    created = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id = created.json()["id"]
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/v1/applications/{app_id}/actions",
+                json={"action": "accept"},
+                headers=auth("officer"),
+            )
+            for _ in range(10)
+        )
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] + [409] * 9
+    accepts = await db.fetchval(
+        "SELECT count(*) FROM events WHERE stream_id = $1 AND action = 'accept'", app_id
+    )
+    assert accepts == 1
+
+
+@pytest.mark.smoke
+async def test_same_idempotency_key_ten_times_at_once_creates_one(
+    client: Client, auth: Tokens, db: asyncpg.Connection
+) -> None:
+    headers = {**auth("exporter"), "Idempotency-Key": "order-4711"}
+    body = application_body(submit=True)
+    responses = await asyncio.gather(
+        *(client.post("/v1/applications", json=body, headers=headers) for _ in range(10))
+    )
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {201, 409}, codes
+    created = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created) == 1
+    in_progress = [r for r in responses if r.status_code == 409]
+    assert all(r.json()["type"].endswith("/request-in-progress") for r in in_progress)
+    assert await db.fetchval("SELECT count(*) FROM applications") == 1
+    # Once the first has committed, a retry gets its answer back.
+    replay = await client.post("/v1/applications", json=body, headers=headers)
+    assert replay.status_code == 201
+    assert replay.headers["idempotency-replayed"] == "true"
+    assert replay.json()["id"] in created
+
+
+async def test_idempotency_replay_returns_the_first_answer(client: Client, auth: Tokens) -> None:
+    headers = {**auth("exporter"), "Idempotency-Key": "k-1"}
+    first = await client.post("/v1/applications", json=application_body(), headers=headers)
+    await client.post(
+        f"/v1/applications/{first.json()['id']}/actions",
+        json={"action": "submit"},
+        headers=auth("exporter"),
+    )
+    # Same body, keys reordered: compared as decoded JSON.
+    reordered = dict(reversed(list(application_body().items())))
+    again = await client.post("/v1/applications", json=reordered, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["idempotency-replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+
+
+async def test_idempotency_key_with_another_body_is_422(client: Client, auth: Tokens) -> None:
+    headers = {**auth("exporter"), "Idempotency-Key": "k-2"}
+    await client.post("/v1/applications", json=application_body(), headers=headers)
+    other = await client.post(
+        "/v1/applications", json=application_body(contract_ref="PO-1"), headers=headers
+    )
+    assert other.status_code == 422
+    assert other.json()["type"].endswith("/idempotency-key-reused")
+
+
+async def test_idempotency_keys_are_per_organisation(client: Client, auth: Tokens) -> None:
+    body = application_body()
+    ours = await client.post(
+        "/v1/applications", json=body, headers={**auth("exporter"), "Idempotency-Key": "same"}
+    )
+    theirs = await client.post(
+        "/v1/applications",
+        json=body,
+        headers={**auth("exporter", org="rival"), "Idempotency-Key": "same"},
+    )
+    assert ours.status_code == theirs.status_code == 201
+    assert ours.json()["id"] != theirs.json()["id"]
+    assert "idempotency-replayed" not in theirs.headers
+
+
+async def test_references_are_gapless_under_concurrency(
+    client: Client, auth: Tokens, db: asyncpg.Connection
+) -> None:
+    bad = application_body(destination_country="CN")
+    await asyncio.gather(
+        *(
+            client.post(
+                "/v1/applications",
+                json=application_body() if i % 3 else bad,
+                headers=auth("exporter"),
+            )
+            for i in range(30)
+        )
+    )
+    references = sorted(
+        r["reference"] for r in await db.fetch("SELECT reference FROM applications")
+    )
+    assert references == [f"EL-2025-{n:06d}" for n in range(1, 21)]
