@@ -8,7 +8,6 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -22,6 +21,9 @@ from licenceflow.clock import BusinessClock, ClockAnchor, real_utc_now
 from licenceflow.config import Settings
 from licenceflow.store import migrations
 from tests import harness
+from tests.examples import application_body
+
+__all__ = ["Tokens", "application_body"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Monday 2 June 2025, 09:00 in Beijing: the business clock of every test unless it moves it.
@@ -124,32 +126,3 @@ class Tokens:
 def auth(settings: Settings) -> Tokens:
     """`auth("exporter")`, `auth("officer")`, `auth("viewer", org="other")`: request headers."""
     return Tokens(settings)
-
-
-def application_body(**overrides: Any) -> dict[str, Any]:
-    """API.md's example application: Dy oxide for EV motors, Baotou → Germany → US."""
-    body: dict[str, Any] = {
-        "exporter": {"name": "Baotou Magnet Works", "country": "CN"},
-        "consignee": {"name": "Magnetwerk GmbH", "country": "DE"},
-        "end_user": {"name": "Auto Parts Inc", "country": "US"},
-        "end_use": "traction motors for passenger EVs",
-        "end_use_category": "automotive",
-        "destination_country": "US",
-        "transport_mode": "sea",
-        "customs_port": "Tianjin",
-        "planned_ship_date": "2025-07-01",
-        "contract_ref": "PO-88123",
-        "lines": [
-            {
-                "element": "Dy",
-                "form": "oxide",
-                "hs_code": "2846.90",
-                "quantity_kg": "1250.5",
-                "value": "480000.00",
-                "currency": "USD",
-            }
-        ],
-        "submit": False,
-    }
-    body.update(overrides)
-    return body

@@ -8,21 +8,15 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.examples import line as example_line
 from tests.integration.conftest import Tokens, application_body
 
 Client = AsyncTestClient[Litestar]
 
 
 def line(**overrides: Any) -> dict[str, Any]:
-    base = {
-        "element": "Tb",
-        "form": "metal",
-        "hs_code": "2805301910",
-        "quantity_kg": "10",
-        "value": "5000",
-        "currency": "USD",
-    }
-    return base | overrides
+    """A terbium metal line (not the example's Dy oxide), with `overrides`."""
+    return example_line(**({"element": "Tb", "form": "metal", "hs_code": "2805301910"} | overrides))
 
 
 CASES = [

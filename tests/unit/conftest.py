@@ -16,38 +16,15 @@ import pytest
 from licenceflow.clock import WorkingCalendar
 from licenceflow.domain.applications import Application, Status
 from licenceflow.domain.filing import Filing
+from tests.examples import EXAMPLE_FILING
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-# API.md's example request body, minus "submit" (a request flag, not part of the filing).
-EXAMPLE_BODY: dict[str, Any] = {
-    "exporter": {"name": "Baotou Magnet Works", "country": "CN"},
-    "consignee": {"name": "Magnetwerk GmbH", "country": "DE"},
-    "end_user": {"name": "Auto Parts Inc", "country": "US"},
-    "end_use": "traction motors for passenger EVs",
-    "end_use_category": "automotive",
-    "destination_country": "US",
-    "transport_mode": "sea",
-    "customs_port": "Tianjin",
-    "planned_ship_date": "2025-07-01",
-    "contract_ref": "PO-88123",
-    "lines": [
-        {
-            "element": "Dy",
-            "form": "oxide",
-            "hs_code": "2846.90",
-            "quantity_kg": "1250.5",
-            "value": "480000.00",
-            "currency": "USD",
-        }
-    ],
-}
 
 
 @pytest.fixture
 def body() -> dict[str, Any]:
     """A fresh, mutable copy of the example body."""
-    return copy.deepcopy(EXAMPLE_BODY)
+    return copy.deepcopy(EXAMPLE_FILING)
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +34,7 @@ def calendar() -> WorkingCalendar:
 
 @pytest.fixture(scope="session")
 def filing() -> Filing:
-    return msgspec.convert(copy.deepcopy(EXAMPLE_BODY), Filing)
+    return msgspec.convert(copy.deepcopy(EXAMPLE_FILING), Filing)
 
 
 @pytest.fixture

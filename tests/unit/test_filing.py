@@ -15,6 +15,7 @@ from licenceflow.domain.applications import Status
 from licenceflow.domain.errors import InvalidFiling
 from licenceflow.domain.filing import Filing, normalized, problems
 from licenceflow.domain.values import convert
+from tests.examples import line
 
 Body = dict[str, Any]
 
@@ -28,18 +29,6 @@ def conversion_fields(data: Any, type_: Any = Filing, at: str = "") -> list[str]
     with pytest.raises(InvalidFiling) as raised:
         convert(data, type_, at=at)
     return [p.field for p in raised.value.problems]
-
-
-def line(**changes: Any) -> dict[str, Any]:
-    base = {
-        "element": "Dy",
-        "form": "oxide",
-        "hs_code": "2846.90",
-        "quantity_kg": "1250.5",
-        "value": "480000.00",
-        "currency": "USD",
-    }
-    return base | changes
 
 
 def set_line(index: int, **changes: Any) -> Callable[[Body], None]:

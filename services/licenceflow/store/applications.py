@@ -73,17 +73,6 @@ async def next_reference_number(conn: Connection, year: int) -> int:
     return number
 
 
-async def insert(conn: Connection, app: Application) -> None:
-    await conn.execute(
-        f"""INSERT INTO applications ({_COLUMNS}, elements, destination_country)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18, $19, $20, $21)""",
-        *_values(app),
-        sorted(app.filing.rare_earths()),
-        app.filing.destination_country,
-    )
-
-
 async def get(
     conn: Connection, id: UUID, who: Visibility, *, for_update: bool = False
 ) -> Application | None:
@@ -99,32 +88,24 @@ async def get(
 
 async def update(conn: Connection, app: Application, *, expected_version: int) -> bool:
     """Compare-and-set: writes `app` only if the stored version is still `expected_version`."""
+    values = _values(app)
     status = await conn.execute(
-        """UPDATE applications SET status = $3, version = $4, filing = $5, submitted_at = $6,
-               accepted_at = $7, decided_at = $8, closed_at = $9, due_at = $10, referred = $11,
-               resume_status = $12, paused_since = $13, paused_working_days = $14,
-               decision = $15, licence_id = $16, elements = $17, destination_country = $18
-           WHERE id = $1 AND version = $2""",
-        app.id,
+        f"""UPDATE applications SET ({_COLUMNS}, elements, destination_country) =
+                ROW({", ".join(f"${i}" for i in range(1, len(values) + 1))})
+            WHERE id = $1 AND version = ${len(values) + 1}""",
+        *values,
         expected_version,
-        app.status.value,
-        app.version,
-        app.filing,
-        app.submitted_at,
-        app.accepted_at,
-        app.decided_at,
-        app.closed_at,
-        app.due_at,
-        app.referred,
-        app.resume_status.value if app.resume_status else None,
-        app.paused_since,
-        app.paused_working_days,
-        app.decision,
-        app.licence_id,
-        sorted(app.filing.rare_earths()),
-        app.filing.destination_country,
     )
     return bool(status == "UPDATE 1")
+
+
+async def insert(conn: Connection, app: Application) -> None:
+    values = _values(app)
+    await conn.execute(
+        f"""INSERT INTO applications ({_COLUMNS}, elements, destination_country)
+            VALUES ({", ".join(f"${i}" for i in range(1, len(values) + 1))})""",
+        *values,
+    )
 
 
 def _values(app: Application) -> Sequence[Any]:
@@ -148,6 +129,8 @@ def _values(app: Application) -> Sequence[Any]:
         app.paused_working_days,
         app.decision,
         app.licence_id,
+        sorted(app.filing.rare_earths()),
+        app.filing.destination_country,
     )
 
 
