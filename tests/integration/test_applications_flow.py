@@ -206,3 +206,23 @@ async def test_openapi_schema_is_served(client: Client) -> None:
     paths = response.json()["paths"]
     assert "/v1/applications/{application_id}/actions" in paths
     assert "/v1/reference/elements" in paths
+
+
+async def test_openapi_documents_request_bodies(client: Client) -> None:
+    spec = (await client.get("/schema/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+
+    def body_ref(path: str, method: str) -> str:
+        content = spec["paths"][path][method]["requestBody"]["content"]
+        return str(content["application/json"]["schema"]["$ref"]).rsplit("/", 1)[-1]
+
+    new = schemas[body_ref("/v1/applications", "post")]
+    assert {"lines", "destination_country", "submit"} <= set(new["properties"])
+    action = schemas[body_ref("/v1/applications/{application_id}/actions", "post")]
+    tags = {option["$ref"].rsplit("/", 1)[-1] for option in action["anyOf"]}
+    assert {"Approve", "Reject", "RequestInfo", "Respond"} <= tags
+    assert action["discriminator"]["propertyName"] == "action"
+    patch = schemas[body_ref("/v1/applications/{application_id}", "patch")]
+    assert "required" not in patch
+    for name in tags:  # every referenced component is present
+        assert name in schemas

@@ -10,10 +10,9 @@ import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 from licenceflow import __version__
-from licenceflow.api import health, reference
+from licenceflow.api import health, openapi, reference
 from licenceflow.api.applications import ApplicationController
 from licenceflow.api.auth import Authenticator
 from licenceflow.api.dependencies import (
@@ -89,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Export-licence workflow for controlled rare earths. See API.md.",
             path="/schema",
-            render_plugins=[JsonRenderPlugin(path="/openapi.json"), SwaggerRenderPlugin()],
+            render_plugins=[openapi.JsonSpec(path="/openapi.json"), openapi.SwaggerUI()],
         ),
         debug=False,
     )

@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
-from licenceflow.api import cursors
+from licenceflow.api import cursors, openapi
 from licenceflow.api.dependencies import etag, if_match, json_body
 from licenceflow.api.schemas import (
     ApplicationPage,
@@ -53,7 +53,12 @@ class ApplicationController(Controller):
     path = "/v1/applications"
     tags = ["applications"]
 
-    @post("/", status_code=201, summary="File an application (exporter)")
+    @post(
+        "/",
+        status_code=201,
+        summary="File an application (exporter)",
+        operation_class=openapi.body("NewApplication"),
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -125,7 +130,11 @@ class ApplicationController(Controller):
             [application_resource(a, now, context.calendar) for a in items], next_cursor
         )
 
-    @patch("/{application_id:str}", summary="Edit a draft (JSON merge patch; exporter)")
+    @patch(
+        "/{application_id:str}",
+        summary="Edit a draft (JSON merge patch; exporter)",
+        operation_class=openapi.body("FilingPatch"),
+    )
     async def edit(
         self,
         request: Request[Any, Any, Any],
@@ -145,7 +154,12 @@ class ApplicationController(Controller):
         )
         return _one(app, context)
 
-    @post("/{application_id:str}/actions", status_code=200, summary="Take an action")
+    @post(
+        "/{application_id:str}/actions",
+        status_code=200,
+        summary="Take an action",
+        operation_class=openapi.body("ApplicationAction"),
+    )
     async def act(
         self,
         request: Request[Any, Any, Any],
