@@ -23,7 +23,6 @@ from licenceflow.clock import WorkingCalendar
 from licenceflow.domain.applications import (
     Accept,
     ActionCommand,
-    Actor,
     Application,
     Approve,
     ApproveTemporary,
@@ -35,12 +34,12 @@ from licenceflow.domain.applications import (
     Reject,
     RequestInfo,
     Respond,
-    Role,
     Submit,
     Withdraw,
     apply,
     progress,
 )
+from licenceflow.domain.audit import Actor, Role
 from licenceflow.domain.errors import Conflict, Forbidden, InvalidFiling
 from licenceflow.domain.filing import Filing
 from licenceflow.domain.values import convert

@@ -18,15 +18,14 @@ import pytest
 from licenceflow.clock import WorkingCalendar
 from licenceflow.domain.applications import (
     Action,
-    Actor,
     Application,
     RequestInfo,
     Respond,
-    Role,
     Status,
     apply,
     rule_for,
 )
+from licenceflow.domain.audit import Actor, Role
 from licenceflow.domain.errors import Forbidden, InvalidTransition
 
 STATUSES = (

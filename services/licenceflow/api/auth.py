@@ -10,7 +10,7 @@ import msgspec
 
 from licenceflow.config import Settings
 from licenceflow.domain.access import Principal
-from licenceflow.domain.applications import Role
+from licenceflow.domain.audit import Role
 from licenceflow.domain.errors import NotAuthenticated
 
 TOKEN_ROLES = frozenset({Role.EXPORTER, Role.VIEWER, Role.OFFICER})

@@ -4,14 +4,14 @@ domain's own strict types (`Filing`, the action commands), so there is one defin
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from licenceflow.clock import WorkingCalendar
-from licenceflow.domain.applications import Actor, Application, Decision, progress
+from licenceflow.domain.applications import Application, Decision, progress
+from licenceflow.domain.audit import Event
 from licenceflow.domain.filing import Filing
 from licenceflow.store.events import StoredEvent
 
@@ -41,16 +41,10 @@ class ApplicationPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
-class EventResource(msgspec.Struct, frozen=True, kw_only=True):
+class EventResource(Event, frozen=True, kw_only=True):
+    """One line of a timeline, with its position (`seq`) in the service's event log."""
+
     seq: int
-    at: datetime
-    action: str
-    from_status: str | None
-    to_status: str
-    actor: Actor
-    reason: str | None
-    reason_code: str | None
-    details: dict[str, Any]
 
 
 class EventPage(msgspec.Struct, frozen=True):
@@ -89,15 +83,6 @@ def application_resource(
 
 
 def event_resource(stored: StoredEvent, tz: ZoneInfo) -> EventResource:
-    e = stored.event
-    return EventResource(
-        seq=stored.seq,
-        at=e.at.astimezone(tz),
-        action=e.action.value,
-        from_status=e.from_status.value if e.from_status else None,
-        to_status=e.to_status.value,
-        actor=e.actor,
-        reason=e.reason,
-        reason_code=e.reason_code.value if e.reason_code else None,
-        details=e.details,
-    )
+    event = stored.event
+    fields = {name: getattr(event, name) for name in Event.__struct_fields__}
+    return EventResource(**(fields | {"at": event.at.astimezone(tz)}), seq=stored.seq)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from licenceflow.domain.applications import Action, Actor, Role, may_take
+from licenceflow.domain.applications import Action, may_take
+from licenceflow.domain.audit import Actor, Role
 from licenceflow.domain.errors import Forbidden
 from licenceflow.domain.values import Value
 

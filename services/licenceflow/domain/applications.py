@@ -16,10 +16,11 @@ from uuid import UUID
 import msgspec
 
 from licenceflow.domain import deadlines
+from licenceflow.domain.audit import Actor, Event, Reason, Role
 from licenceflow.domain.deadlines import Calendar
 from licenceflow.domain.elements import any_controlled
 from licenceflow.domain.errors import Conflict, Forbidden, InvalidTransition
-from licenceflow.domain.filing import NO_CONTROL_CHARS, Filing
+from licenceflow.domain.filing import Filing
 from licenceflow.domain.values import Value
 
 
@@ -40,13 +41,6 @@ DECIDED = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED, Status.REJECT
 FINAL = DECIDED | {Status.WITHDRAWN}
 # The statutory clock runs in these statuses (it is paused while information is requested).
 CLOCK_RUNNING = frozenset({Status.UNDER_REVIEW, Status.DELAYED})
-
-
-class Role(StrEnum):
-    EXPORTER = "exporter"
-    VIEWER = "viewer"
-    OFFICER = "officer"
-    SYSTEM = "system"
 
 
 class Action(StrEnum):
@@ -105,14 +99,6 @@ ACTION_ROLES: Mapping[Action, frozenset[Role]] = {
     for action in Action
     if action is not Action.CREATE
 }
-
-
-class Actor(Value, frozen=True, kw_only=True):
-    sub: str
-    role: Role
-
-
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_CONTROL_CHARS)]
 
 
 # Commands: one struct per action, tagged by its name, as a client sends them.
@@ -210,19 +196,6 @@ class Application(Value, frozen=True, kw_only=True):
     paused_working_days: int = 0
     decision: Decision | None = None
     licence_id: UUID | None = None
-
-
-class Event(Value, frozen=True, kw_only=True):
-    """One line of the audit timeline: who did what, from which status to which."""
-
-    action: Action
-    from_status: Status | None
-    to_status: Status
-    actor: Actor
-    at: datetime
-    reason: str | None = None
-    reason_code: ReasonCode | None = None
-    details: dict[str, Any] = {}
 
 
 class Transition(NamedTuple):

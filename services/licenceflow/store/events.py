@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from licenceflow.domain.applications import Event
+from licenceflow.domain.audit import Event
 from licenceflow.store.pool import Connection
 
 
@@ -34,19 +34,19 @@ async def record(
         stream_id,
         org,
         event.at,
-        event.action.value,
-        event.from_status.value if event.from_status else None,
-        event.to_status.value,
+        event.action,
+        event.from_status,
+        event.to_status,
         event.actor.sub,
-        event.actor.role.value,
+        event.actor.role,
         event.reason,
-        event.reason_code.value if event.reason_code else None,
+        event.reason_code,
         event.details,
     )
     if outbox is not None:
         await conn.execute(
             "INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3)",
-            f"{stream}.{event.action.value}",
+            f"{stream}.{event.action}",
             {**outbox, "event_seq": seq},
             event.at,
         )

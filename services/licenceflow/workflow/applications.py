@@ -16,7 +16,8 @@ import msgspec
 from licenceflow.domain import applications as domain
 from licenceflow.domain import filing as filings
 from licenceflow.domain.access import Principal
-from licenceflow.domain.applications import Action, ActionCommand, Application, Edit, Role
+from licenceflow.domain.applications import Action, ActionCommand, Application, Edit
+from licenceflow.domain.audit import Role
 from licenceflow.domain.errors import (
     FieldProblem,
     IdempotencyKeyReused,
