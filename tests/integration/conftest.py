@@ -19,7 +19,8 @@ from licenceflow.api.app import create_app
 from licenceflow.api.auth import issue_token
 from licenceflow.clock import BusinessClock, ClockAnchor, real_utc_now
 from licenceflow.config import Settings
-from licenceflow.store import migrations
+from licenceflow.store import migrations, pool
+from licenceflow.store.pool import Connection
 from tests import harness
 from tests.examples import application_body
 
@@ -28,7 +29,15 @@ __all__ = ["Tokens", "application_body"]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Monday 2 June 2025, 09:00 in Beijing: the business clock of every test unless it moves it.
 START = datetime(2025, 6, 2, 9, 0, tzinfo=SHANGHAI)
-TABLES = ("applications", "events", "outbox", "idempotency_keys", "reference_counters")
+TABLES = (
+    "applications",
+    "licences",
+    "shipments",
+    "events",
+    "outbox",
+    "idempotency_keys",
+    "reference_counters",
+)
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +83,9 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
+async def db(database_url: str) -> AsyncIterator[Connection]:
+    """A connection of the test's own, with the service's codecs."""
+    conn = await pool.connect(database_url)
     yield conn
     await conn.close()
 

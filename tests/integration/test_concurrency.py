@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
 
 Client = AsyncTestClient[Litestar]
@@ -16,7 +16,7 @@ Client = AsyncTestClient[Litestar]
 
 @pytest.mark.smoke
 async def test_twenty_concurrent_actions_one_wins(
-    client: Client, auth: Tokens, db: asyncpg.Connection
+    client: Client, auth: Tokens, db: Connection
 ) -> None:
     created = await client.post(
         "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
@@ -62,7 +62,7 @@ async def test_twenty_concurrent_actions_one_wins(
 
 
 async def test_without_if_match_actions_are_judged_in_turn(
-    client: Client, auth: Tokens, db: asyncpg.Connection
+    client: Client, auth: Tokens, db: Connection
 ) -> None:
     created = await client.post(
         "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
@@ -88,7 +88,7 @@ async def test_without_if_match_actions_are_judged_in_turn(
 
 @pytest.mark.smoke
 async def test_same_idempotency_key_ten_times_at_once_creates_one(
-    client: Client, auth: Tokens, db: asyncpg.Connection
+    client: Client, auth: Tokens, db: Connection
 ) -> None:
     headers = {**auth("exporter"), "Idempotency-Key": "order-4711"}
     body = application_body(submit=True)
@@ -152,7 +152,7 @@ async def test_idempotency_keys_are_per_organisation(client: Client, auth: Token
 
 
 async def test_references_are_gapless_under_concurrency(
-    client: Client, auth: Tokens, db: asyncpg.Connection
+    client: Client, auth: Tokens, db: Connection
 ) -> None:
     bad = application_body(destination_country="CN")
     await asyncio.gather(

@@ -223,3 +223,13 @@ async def test_nul_in_query_or_reason_is_a_4xx(client: Client, auth: Tokens) -> 
     )
     assert action.status_code == 422
     assert action.json()["errors"][0]["field"] == "reason"
+
+
+@pytest.mark.parametrize("quantity", ["1e30", "99999999999999999999999999.5", 1e300])
+async def test_huge_numbers_are_a_422_not_a_crash(
+    client: Client, auth: Tokens, quantity: Any
+) -> None:
+    body = application_body(lines=[line(quantity_kg=quantity)])
+    response = await client.post("/v1/applications", json=body, headers=auth("exporter"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "lines[0].quantity_kg"

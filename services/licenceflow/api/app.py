@@ -22,6 +22,7 @@ from licenceflow.api.dependencies import (
     provide_tx,
 )
 from licenceflow.api.errors import EXCEPTION_HANDLERS
+from licenceflow.api.licences import LicenceController
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
 from licenceflow.config import Settings
 from licenceflow.store import clock as stored_clock
@@ -72,7 +73,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await pool.close()
 
     return Litestar(
-        route_handlers=[ApplicationController, reference.elements, health.live, health.ready],
+        route_handlers=[
+            ApplicationController,
+            LicenceController,
+            reference.elements,
+            health.live,
+            health.ready,
+        ],
         lifespan=[lifespan],
         state=None,
         dependencies={

@@ -11,18 +11,18 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from licenceflow.api import cursors, openapi
-from licenceflow.api.dependencies import etag, if_match, json_body
+from licenceflow.api.dependencies import etag, if_match, json_body, resource_id
 from licenceflow.api.schemas import (
     ApplicationPage,
     ApplicationResource,
     EventPage,
     application_resource,
-    event_resource,
+    event_page,
 )
 from licenceflow.domain.access import Principal
 from licenceflow.domain.applications import Application, Status
 from licenceflow.domain.elements import RARE_EARTHS
-from licenceflow.domain.errors import FieldProblem, InvalidFiling, NotFound
+from licenceflow.domain.errors import FieldProblem, InvalidFiling
 from licenceflow.domain.values import convert
 from licenceflow.store.applications import SORTS, ListQuery
 from licenceflow.store.pool import Connection
@@ -32,13 +32,6 @@ from licenceflow.workflow.context import Context
 MAX_IDEMPOTENCY_KEY = 255
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, 1–200")]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description='"<version>" or *')]
-
-
-def _id(raw: str) -> UUID:
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise NotFound(f"no application {raw}") from None
 
 
 def _one(app: Application, ctx: Context, status_code: int = 200) -> Response[ApplicationResource]:
@@ -86,7 +79,9 @@ class ApplicationController(Controller):
         conn: NamedDependency[Connection],
         context: NamedDependency[Context],
     ) -> Response[ApplicationResource]:
-        return _one(await workflow.get(conn, principal, _id(application_id)), context)
+        return _one(
+            await workflow.get(conn, principal, resource_id(application_id, "application")), context
+        )
 
     @get("/", summary="Applications visible to the caller, newest first")
     async def index(
@@ -148,7 +143,7 @@ class ApplicationController(Controller):
             tx,
             context,
             principal,
-            _id(application_id),
+            resource_id(application_id, "application"),
             await json_body(request),
             if_match=if_match(if_match_header),
         )
@@ -173,7 +168,7 @@ class ApplicationController(Controller):
             tx,
             context,
             principal,
-            _id(application_id),
+            resource_id(application_id, "application"),
             await json_body(request),
             if_match=if_match(if_match_header),
         )
@@ -189,13 +184,10 @@ class ApplicationController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
-        id = _id(application_id)
+        id = resource_id(application_id, "application")
         after = cursors.decode(cursor, str(id), int) if cursor else 0
         stored = await workflow.timeline(conn, principal, id, after_seq=after, limit=limit + 1)
-        items, more = stored[:limit], len(stored) > limit
-        next_cursor = cursors.encode(str(id), items[-1].seq) if more else None
-        tz = context.calendar.tz
-        return EventPage([event_resource(s, tz) for s in items], next_cursor)
+        return event_page(stored, limit, str(id), context.calendar.tz)
 
 
 def cursor_filters(query: ListQuery) -> dict[str, Any]:

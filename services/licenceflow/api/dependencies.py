@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from litestar import Request
@@ -12,7 +13,7 @@ from litestar.datastructures import State
 
 from licenceflow.api.auth import Authenticator
 from licenceflow.domain.access import Principal
-from licenceflow.domain.errors import MalformedRequest
+from licenceflow.domain.errors import MalformedRequest, NotFound
 from licenceflow.store.pool import Connection, Pool
 from licenceflow.workflow.context import Context
 
@@ -51,6 +52,14 @@ async def json_body(request: Request[Any, Any, Any]) -> Any:
         return _json.decode(raw)
     except msgspec.DecodeError as error:
         raise MalformedRequest(f"the body is not valid JSON: {error}") from None
+
+
+def resource_id(raw: str, kind: str) -> UUID:
+    """A path id; one that is not a UUID names nothing, so it is a 404 like any unknown id."""
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(f"no {kind} {raw}") from None
 
 
 def if_match(header: str | None) -> frozenset[int] | None:

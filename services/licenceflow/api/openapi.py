@@ -16,6 +16,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, Reques
 
 from licenceflow.domain.applications import ActionCommand
 from licenceflow.domain.filing import Filing
+from licenceflow.domain.licences import LicenceCommand, ShipmentRequest
 
 REF = "#/components/schemas/{name}"
 
@@ -27,8 +28,8 @@ class NewApplication(Filing, frozen=True, kw_only=True):
 
 
 def _components() -> dict[str, Any]:
-    (_, action, _), components = msgspec.json.schema_components(
-        [NewApplication, ActionCommand, Filing], ref_template=REF
+    (_, action, _, _, licence_action), components = msgspec.json.schema_components(
+        [NewApplication, ActionCommand, Filing, ShipmentRequest, LicenceCommand], ref_template=REF
     )
     patch = {
         **components["Filing"],
@@ -38,6 +39,7 @@ def _components() -> dict[str, Any]:
     patch.pop("required", None)
     components["FilingPatch"] = patch
     components["ApplicationAction"] = {"title": "ApplicationAction", **action}
+    components["LicenceAction"] = {"title": "LicenceAction", **licence_action}
     return components
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from licenceflow.api import cursors
 from licenceflow.clock import WorkingCalendar
 from licenceflow.domain.applications import Application, Decision, progress
 from licenceflow.domain.audit import Event
@@ -80,6 +81,13 @@ def application_resource(
         decision=app.decision,
         licence_id=app.licence_id,
     )
+
+
+def event_page(stored: list[StoredEvent], limit: int, scope: str, tz: ZoneInfo) -> EventPage:
+    """A page of `limit` events from `stored` (fetched with one extra to know if more follow)."""
+    items, more = stored[:limit], len(stored) > limit
+    next_cursor = cursors.encode(scope, items[-1].seq) if more else None
+    return EventPage([event_resource(s, tz) for s in items], next_cursor)
 
 
 def event_resource(stored: StoredEvent, tz: ZoneInfo) -> EventResource:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from licenceflow.domain.applications import Action, may_take
 from licenceflow.domain.audit import Actor, Role
 from licenceflow.domain.errors import Forbidden
 from licenceflow.domain.values import Value
@@ -26,12 +25,12 @@ class Principal(Value, frozen=True, kw_only=True):
     def is_officer(self) -> bool:
         return Role.OFFICER in self.roles
 
-    def acting_as(self, action: Action) -> Actor:
-        """The actor this principal is when it takes `action`; `Forbidden` if no role may."""
+    def acting_as(self, allowed: frozenset[Role], doing: str) -> Actor:
+        """The actor this principal is in one of the `allowed` roles; `Forbidden` if in none."""
         for role in _preference(self.roles):
-            if may_take(action, role):
+            if role in allowed:
                 return Actor(sub=self.sub, role=role)
-        raise Forbidden(f"none of the roles {sorted(self.roles)} may {action}")
+        raise Forbidden(f"none of the roles {sorted(self.roles)} may {doing}")
 
     def require(self, role: Role, doing: str) -> Actor:
         if role not in self.roles:

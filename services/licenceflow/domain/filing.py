@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
+from uuid import UUID
 
 import iso4217
 import msgspec
@@ -22,6 +23,7 @@ from licenceflow.domain.values import Value
 
 MAX_LINES = 50
 QUANTITY_PLACES = 3
+MAX_AMOUNT = Decimal(10) ** 15  # kg or money: far beyond any shipment, well within precision
 
 NO_CONTROL_CHARS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # PostgreSQL text cannot hold NUL
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_CONTROL_CHARS)]
@@ -86,6 +88,7 @@ class Filing(Value, frozen=True, kw_only=True):
     contract_ref: ShortText
     lines: Annotated[tuple[Line, ...], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
     customs_port: ShortText | None = None
+    renews_licence_id: UUID | None = None
 
     def symbols(self) -> frozenset[str]:
         """Every element named by any line, constituents included."""
@@ -155,15 +158,15 @@ def _line_problems(line: Line, at: str) -> list[FieldProblem]:
         "6 to 10 digits, dots optional",
     )
     check(
-        _has_places(line.quantity_kg, QUANTITY_PLACES) and line.quantity_kg > 0,
+        has_places(line.quantity_kg, QUANTITY_PLACES) and line.quantity_kg > 0,
         "quantity_kg",
-        f"a positive number of kg with at most {QUANTITY_PLACES} decimal places",
+        f"a positive number of kg below 10^15 with at most {QUANTITY_PLACES} decimal places",
     )
     places = _minor_unit(line.currency)
     check(places is not None, "currency", "not an ISO 4217 currency code with a minor unit")
     if places is not None:
         check(
-            _has_places(line.value, places) and line.value >= 0,
+            has_places(line.value, places) and line.value >= 0,
             "value",
             f"a non-negative amount with at most {places} decimal places for {line.currency}",
         )
@@ -191,8 +194,9 @@ def _minor_unit(code: str) -> int | None:
     return exponent if isinstance(exponent, int) else None
 
 
-def _has_places(amount: Decimal, places: int) -> bool:
-    if not amount.is_finite():
+def has_places(amount: Decimal, places: int) -> bool:
+    """A finite amount below 10^15 with at most `places` decimals (so it quantizes exactly)."""
+    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
         return False
     exponent = amount.normalize().as_tuple().exponent
     return isinstance(exponent, int) and -exponent <= places

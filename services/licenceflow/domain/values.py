@@ -29,6 +29,13 @@ def convert(data: Any, type_: type[T], *, at: str = "") -> T:
         raise InvalidFiling([problem_of(error, at)]) from None
 
 
+def as_object(body: Any) -> dict[str, Any]:
+    """A request body that must be a JSON object, as a mutable dict."""
+    if not isinstance(body, dict):
+        raise InvalidFiling([FieldProblem(field="body", message="expected a JSON object")])
+    return dict(body)
+
+
 def problem_of(error: msgspec.ValidationError, at: str = "") -> FieldProblem:
     """msgspec says `Expected int, got str - at $.lines[0].quantity_kg`: make that a field."""
     match = _AT.match(str(error))

@@ -33,6 +33,9 @@ def _visible(org: int, officer: int) -> str:
     return f"(org = ${org} OR (${officer} AND status <> 'draft'))"
 
 
+# Written on every insert and update: the read columns and those derived from the filing.
+_WRITTEN = f"{_COLUMNS}, elements, destination_country, renews_licence_id"
+
 _filing_decoder = msgspec.json.Decoder(Filing)
 _decision_decoder = msgspec.json.Decoder(Decision)
 
@@ -90,7 +93,7 @@ async def update(conn: Connection, app: Application, *, expected_version: int) -
     """Compare-and-set: writes `app` only if the stored version is still `expected_version`."""
     values = _values(app)
     status = await conn.execute(
-        f"""UPDATE applications SET ({_COLUMNS}, elements, destination_country) =
+        f"""UPDATE applications SET ({_WRITTEN}) =
                 ROW({", ".join(f"${i}" for i in range(1, len(values) + 1))})
             WHERE id = $1 AND version = ${len(values) + 1}""",
         *values,
@@ -102,7 +105,7 @@ async def update(conn: Connection, app: Application, *, expected_version: int) -
 async def insert(conn: Connection, app: Application) -> None:
     values = _values(app)
     await conn.execute(
-        f"""INSERT INTO applications ({_COLUMNS}, elements, destination_country)
+        f"""INSERT INTO applications ({_WRITTEN})
             VALUES ({", ".join(f"${i}" for i in range(1, len(values) + 1))})""",
         *values,
     )
@@ -131,6 +134,7 @@ def _values(app: Application) -> Sequence[Any]:
         app.licence_id,
         sorted(app.filing.rare_earths()),
         app.filing.destination_country,
+        app.filing.renews_licence_id,
     )
 
 

@@ -34,6 +34,13 @@ async def _init_connection(conn: Connection) -> None:
     )
 
 
+async def connect(dsn: str) -> Connection:
+    """One connection with the same codecs as the pool's (for one-off commands and tests)."""
+    conn: Connection = await asyncpg.connect(dsn, server_settings={"timezone": "UTC"})
+    await _init_connection(conn)
+    return conn
+
+
 async def open_pool(dsn: str, *, min_size: int, max_size: int) -> Pool:
     pool = await asyncpg.create_pool(
         dsn,

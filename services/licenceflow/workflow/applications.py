@@ -7,7 +7,6 @@ state or version (409/412)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
@@ -16,7 +15,7 @@ import msgspec
 from licenceflow.domain import applications as domain
 from licenceflow.domain import filing as filings
 from licenceflow.domain.access import Principal
-from licenceflow.domain.applications import Action, ActionCommand, Application, Edit
+from licenceflow.domain.applications import Action, ActionCommand, Application, Edit, Status
 from licenceflow.domain.audit import Role
 from licenceflow.domain.errors import (
     FieldProblem,
@@ -27,15 +26,17 @@ from licenceflow.domain.errors import (
     StaleVersion,
 )
 from licenceflow.domain.filing import Filing
-from licenceflow.domain.values import convert
+from licenceflow.domain.values import as_object, convert
 from licenceflow.store import applications as store
 from licenceflow.store import events, idempotency
 from licenceflow.store.events import StoredEvent
 from licenceflow.store.pool import Connection
+from licenceflow.workflow import licences
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.patches import merge_patch
 
 STREAM = "application"
+APPROVALS = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED})
 _snapshot = msgspec.json.Decoder(Application)
 
 
@@ -57,9 +58,9 @@ async def create(
     idempotency_key: str | None = None,
 ) -> Created:
     actor = principal.require(Role.EXPORTER, "file applications")
-    fields = _object(body)
+    fields = as_object(body)
     submit = convert(fields.pop("submit", False), bool, at="submit")
-    filing = _valid_filing(convert(fields, Filing), ctx)
+    filing = await _valid_filing(conn, ctx, principal, convert(fields, Filing))
     now = ctx.clock.now()
 
     if idempotency_key is not None:
@@ -123,12 +124,17 @@ async def act(
 ) -> Application:
     """Take the action the body names; `if_match` (versions) makes it conditional."""
     app = await _locked(conn, principal, id)
-    fields = _object(body)
+    fields = as_object(body)
     action = convert(fields.get("action"), Action, at="action")
-    actor = principal.acting_as(action)
+    actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), action)
     command: ActionCommand = convert(fields, ActionCommand)  # type: ignore[arg-type]
     _require_version(app, if_match)
-    return await _save(conn, app, domain.apply(app, command, actor, ctx.clock.now(), ctx.calendar))
+    transition = domain.apply(app, command, actor, ctx.clock.now(), ctx.calendar)
+    if transition.application.status in APPROVALS:
+        licence_id = await licences.issue_for(conn, ctx, transition.application, command, actor)
+        approved = msgspec.structs.replace(transition.application, licence_id=licence_id)
+        transition = transition._replace(application=approved)
+    return await _save(conn, app, transition)
 
 
 async def edit(
@@ -142,14 +148,14 @@ async def edit(
 ) -> Application:
     """Apply a JSON merge patch to a draft's filing (`lines` are replaced whole)."""
     app = await _locked(conn, principal, id)
-    actor = principal.acting_as(Action.EDIT)
-    fields = _object(patch)
+    actor = principal.acting_as(domain.ACTION_ROLES[Action.EDIT], "edit drafts")
+    fields = as_object(patch)
     if "submit" in fields:
         raise InvalidFiling(
             [FieldProblem(field="submit", message="submit with the `submit` action, not a PATCH")]
         )
     merged = merge_patch(msgspec.to_builtins(app.filing), fields)
-    filing = _valid_filing(convert(merged, Filing), ctx)
+    filing = await _valid_filing(conn, ctx, principal, convert(merged, Filing))
     _require_version(app, if_match)
     transition = domain.apply(app, Edit(filing=filing), actor, ctx.clock.now(), ctx.calendar)
     return await _save(conn, app, transition)
@@ -205,13 +211,11 @@ def _require_version(app: Application, if_match: frozenset[int] | None) -> None:
         raise StaleVersion(f"If-Match does not match the current version {app.version}")
 
 
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, Mapping):
-        raise InvalidFiling([FieldProblem(field="body", message="expected a JSON object")])
-    return dict(body)
-
-
-def _valid_filing(filing: Filing, ctx: Context) -> Filing:
+async def _valid_filing(
+    conn: Connection, ctx: Context, principal: Principal, filing: Filing
+) -> Filing:
     if found := filings.problems(filing, regime_country=ctx.regime_country):
         raise InvalidFiling(found)
+    if filing.renews_licence_id is not None:
+        await licences.check_renewable(conn, principal, filing.renews_licence_id)
     return filings.normalized(filing)

@@ -1,0 +1,161 @@
+"""HTTP for licences: parse → use-case → map."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
+
+from licenceflow.api import cursors, openapi
+from licenceflow.api.dependencies import etag, if_match, json_body, resource_id
+from licenceflow.api.licence_schemas import LicencePage, LicenceResource, licence_resource
+from licenceflow.api.schemas import EventPage, event_page
+from licenceflow.domain.access import Principal
+from licenceflow.domain.errors import FieldProblem, InvalidFiling
+from licenceflow.domain.licences import Kind, Status
+from licenceflow.domain.values import convert
+from licenceflow.store import events
+from licenceflow.store.licences import SORTS, ListQuery
+from licenceflow.store.pool import Connection
+from licenceflow.workflow import licences as workflow
+from licenceflow.workflow.context import Context
+from licenceflow.workflow.licences import LicenceView
+
+CURSOR_KEYS: dict[str, Any] = {
+    "-issued_at": tuple[datetime, UUID],
+    "valid_until": tuple[date, UUID],
+}
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, 1–200")]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description='"<version>" or *')]
+
+
+def _one(view: LicenceView, ctx: Context, status_code: int = 200) -> Response[LicenceResource]:
+    return Response(
+        licence_resource(view, ctx.calendar.tz),
+        status_code=status_code,
+        headers={"ETag": etag(view.licence.version)},
+    )
+
+
+class LicenceController(Controller):
+    path = "/v1/licences"
+    tags = ["licences"]
+
+    @get("/{licence_id:str}", summary="One licence: lines used and remaining, shipments")
+    async def read(
+        self,
+        licence_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        conn: NamedDependency[Connection],
+        context: NamedDependency[Context],
+    ) -> Response[LicenceResource]:
+        return _one(
+            await workflow.get(conn, principal, resource_id(licence_id, "licence")), context
+        )
+
+    @get("/", summary="Licences visible to the caller, newest first")
+    async def index(
+        self,
+        principal: NamedDependency[Principal],
+        conn: NamedDependency[Connection],
+        context: NamedDependency[Context],
+        status: Annotated[list[str] | None, QueryParameter(description="repeatable")] = None,
+        kind: Annotated[
+            list[str] | None, QueryParameter(description="standard | temporary")
+        ] = None,
+        expiring_within_days: Annotated[
+            int | None, QueryParameter(ge=0, le=3660, description="live, ending within N days")
+        ] = None,
+        sort: Annotated[str, QueryParameter(description="-issued_at | valid_until")] = "-issued_at",
+        limit: Limit = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> LicencePage:
+        if sort not in SORTS:
+            raise InvalidFiling([FieldProblem(field="sort", message=f"one of {sorted(SORTS)}")])
+        query = ListQuery(
+            statuses=tuple(sorted(convert(status or [], list[Status], at="status"))),
+            kinds=tuple(sorted(convert(kind or [], list[Kind], at="kind"))),
+            expiring_within_days=expiring_within_days,
+            sort=sort,
+            limit=limit,
+        )
+        filters = {
+            "status": list(query.statuses),
+            "kind": list(query.kinds),
+            "expiring_within_days": expiring_within_days,
+            "sort": sort,
+        }
+        after = cursors.decode(cursor, filters, CURSOR_KEYS[sort]) if cursor else None
+        views = await workflow.page(conn, context, principal, query, after)
+        items, more = views[:limit], len(views) > limit
+        column = SORTS[sort][0]
+        last = items[-1].licence if items else None
+        next_cursor = (
+            cursors.encode(filters, (getattr(last, column), last.id)) if more and last else None
+        )
+        tz = context.calendar.tz
+        return LicencePage([licence_resource(v, tz) for v in items], next_cursor)
+
+    @post(
+        "/{licence_id:str}/shipments",
+        status_code=201,
+        summary="Record a shipment against the licence (exporter)",
+        operation_class=openapi.body("ShipmentRequest"),
+    )
+    async def ship(
+        self,
+        request: Request[Any, Any, Any],
+        licence_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        tx: NamedDependency[Connection],
+        context: NamedDependency[Context],
+    ) -> Response[LicenceResource]:
+        shipped = await workflow.ship(
+            tx, context, principal, resource_id(licence_id, "licence"), await json_body(request)
+        )
+        return _one(shipped.view, context, 200 if shipped.replayed else 201)
+
+    @post(
+        "/{licence_id:str}/actions",
+        status_code=200,
+        summary="suspend, reinstate, revoke (officer) or surrender (exporter)",
+        operation_class=openapi.body("LicenceAction"),
+    )
+    async def act(
+        self,
+        request: Request[Any, Any, Any],
+        licence_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        tx: NamedDependency[Connection],
+        context: NamedDependency[Context],
+        if_match_header: IfMatch = None,
+    ) -> Response[LicenceResource]:
+        view = await workflow.act(
+            tx,
+            context,
+            principal,
+            resource_id(licence_id, "licence"),
+            await json_body(request),
+            if_match=if_match(if_match_header),
+        )
+        return _one(view, context)
+
+    @get("/{licence_id:str}/events", summary="The licence's timeline, oldest first")
+    async def events(
+        self,
+        licence_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        conn: NamedDependency[Connection],
+        context: NamedDependency[Context],
+        limit: Limit = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> EventPage:
+        id = resource_id(licence_id, "licence")
+        after = cursors.decode(cursor, str(id), int) if cursor else 0
+        await workflow.get(conn, principal, id)
+        stored = await events.timeline(conn, id, after_seq=after, limit=limit + 1)
+        return event_page(stored, limit, str(id), context.calendar.tz)

@@ -1,0 +1,221 @@
+"""SQL for licences and their shipments. Members of the owning organisation and officers see a
+licence; nobody else does."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from licenceflow.domain.licences import Kind, Licence, LicenceLine, Shipment, ShippedLine, Status
+from licenceflow.store.applications import Visibility
+from licenceflow.store.pool import Connection
+
+_COLUMNS = """id, number, application_id, org, kind, status, version, issued_at, valid_from,
+    valid_until, lines"""
+_lines = msgspec.json.Decoder(tuple[LicenceLine, ...])
+_shipped = msgspec.json.Decoder(tuple[ShippedLine, ...])
+
+
+def _visible(org: int, officer: int) -> str:
+    return f"(org = ${org} OR ${officer})"
+
+
+def _from_row(row: asyncpg.Record) -> Licence:
+    return Licence(
+        id=row["id"],
+        number=row["number"],
+        application_id=row["application_id"],
+        org=row["org"],
+        kind=Kind(row["kind"]),
+        status=Status(row["status"]),
+        version=row["version"],
+        issued_at=row["issued_at"],
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+        lines=_lines.decode(row["lines"]),
+    )
+
+
+def _values(licence: Licence) -> Sequence[Any]:
+    return (
+        licence.id,
+        licence.number,
+        licence.application_id,
+        licence.org,
+        licence.kind.value,
+        licence.status.value,
+        licence.version,
+        licence.issued_at,
+        licence.valid_from,
+        licence.valid_until,
+        licence.lines,
+    )
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(f"${i}" for i in range(1, count + 1))
+
+
+async def insert(conn: Connection, licence: Licence) -> None:
+    values = _values(licence)
+    await conn.execute(
+        f"INSERT INTO licences ({_COLUMNS}) VALUES ({_placeholders(len(values))})", *values
+    )
+
+
+async def update(conn: Connection, licence: Licence, *, expected_version: int) -> bool:
+    """Compare-and-set on `version` (after issue only the status and the lines change)."""
+    status = await conn.execute(
+        """UPDATE licences SET status = $3, version = $4, lines = $5
+           WHERE id = $1 AND version = $2""",
+        licence.id,
+        expected_version,
+        licence.status.value,
+        licence.version,
+        licence.lines,
+    )
+    return bool(status == "UPDATE 1")
+
+
+async def get(
+    conn: Connection, id: UUID, who: Visibility, *, for_update: bool = False
+) -> Licence | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM licences WHERE id = $1 AND {_visible(2, 3)}{lock}",
+        id,
+        who.org,
+        who.officer,
+    )
+    return _from_row(row) if row else None
+
+
+async def find_shipment(conn: Connection, licence_id: UUID, ref: str) -> Shipment | None:
+    rows = await shipments(conn, [licence_id], ref=ref)
+    found = rows.get(licence_id, [])
+    return found[0] if found else None
+
+
+async def record_shipment(conn: Connection, licence_id: UUID, shipment: Shipment) -> None:
+    await conn.execute(
+        """INSERT INTO shipments (licence_id, shipment_ref, shipped_on, lines, recorded_at,
+                                  recorded_by)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        licence_id,
+        shipment.shipment_ref,
+        shipment.shipped_on,
+        shipment.lines,
+        shipment.recorded_at,
+        shipment.recorded_by,
+    )
+
+
+async def shipments(
+    conn: Connection, licence_ids: Sequence[UUID], *, ref: str | None = None
+) -> dict[UUID, list[Shipment]]:
+    rows = await conn.fetch(
+        """SELECT licence_id, shipment_ref, shipped_on, lines, recorded_at, recorded_by
+           FROM shipments WHERE licence_id = ANY($1::uuid[])
+             AND ($2::text IS NULL OR shipment_ref = $2)
+           ORDER BY recorded_at, shipment_ref""",
+        list(licence_ids),
+        ref,
+    )
+    found: dict[UUID, list[Shipment]] = defaultdict(list)
+    for r in rows:
+        found[r["licence_id"]].append(
+            Shipment(
+                shipment_ref=r["shipment_ref"],
+                shipped_on=r["shipped_on"],
+                lines=_shipped.decode(r["lines"]),
+                recorded_at=r["recorded_at"],
+                recorded_by=r["recorded_by"],
+            )
+        )
+    return found
+
+
+async def renewals(
+    conn: Connection, licence_ids: Sequence[UUID], who: Visibility
+) -> dict[UUID, list[UUID]]:
+    """Applications, visible to `who`, that name each licence as the one they renew."""
+    rows = await conn.fetch(
+        """SELECT renews_licence_id, id FROM applications
+           WHERE renews_licence_id = ANY($1::uuid[])
+             AND (org = $2 OR ($3 AND status <> 'draft'))
+           ORDER BY created_at, id""",
+        list(licence_ids),
+        who.org,
+        who.officer,
+    )
+    found: dict[UUID, list[UUID]] = defaultdict(list)
+    for r in rows:
+        found[r["renews_licence_id"]].append(r["id"])
+    return found
+
+
+class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
+    statuses: tuple[Status, ...] = ()
+    kinds: tuple[Kind, ...] = ()
+    expiring_within_days: int | None = None
+    sort: str = "-issued_at"
+    limit: int = 50
+
+
+SORTS = {"-issued_at": ("issued_at", "DESC"), "valid_until": ("valid_until", "ASC")}
+
+
+async def page(
+    conn: Connection,
+    who: Visibility,
+    query: ListQuery,
+    *,
+    today: date,
+    after: tuple[Any, UUID] | None,
+) -> list[Licence]:
+    column, direction = SORTS[query.sort]
+    where = [_visible(1, 2)]
+    args: list[Any] = [who.org, who.officer]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if query.statuses:
+        where.append(f"status = ANY({arg([s.value for s in query.statuses])}::text[])")
+    if query.kinds:
+        where.append(f"kind = ANY({arg([k.value for k in query.kinds])}::text[])")
+    if query.expiring_within_days is not None:
+        where.append(
+            f"status IN ('active', 'suspended') AND valid_until BETWEEN {arg(today)}::date"
+            f" AND {arg(today)}::date + {arg(query.expiring_within_days)}::integer"
+        )
+    if after is not None:
+        op = "<" if direction == "DESC" else ">"
+        where.append(f"({column}, id) {op} ({arg(after[0])}, {arg(after[1])})")
+    limit = arg(query.limit + 1)
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM licences WHERE {" AND ".join(where)}
+            ORDER BY {column} {direction}, id {direction} LIMIT {limit}""",
+        *args,
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def lock_expired(conn: Connection, today: date, *, limit: int) -> list[Licence]:
+    """Live licences whose last valid day is before `today`, locked; rows another sweep holds
+    are skipped, so concurrent sweeps never expire the same licence twice."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM licences
+            WHERE status IN ('active', 'suspended') AND valid_until < $1
+            ORDER BY valid_until, id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        today,
+        limit,
+    )
+    return [_from_row(r) for r in rows]
