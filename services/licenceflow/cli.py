@@ -1,4 +1,4 @@
-"""`licenceflow` command line: serve | migrate | dev | token."""
+"""`licenceflow` command line: serve | migrate | dev | worker | scheduler | token."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -70,6 +71,34 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         proxy_headers=True,
         access_log=False,
+    )
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from licenceflow.workers.celery_app import HOUSEKEEPING, create_celery
+
+    queues = args.queues or HOUSEKEEPING
+    create_celery(settings).worker_main(
+        [
+            "worker",
+            f"--loglevel={settings.log_level.upper()}",
+            f"--queues={queues}",
+            f"--concurrency={args.concurrency or settings.worker_concurrency}",
+            f"--hostname=licenceflow-{queues.replace(',', '-')}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return 0
+
+
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from licenceflow.workers.celery_app import create_celery
+
+    schedule = Path(args.schedule_file or Path(tempfile.gettempdir()) / "licenceflow-beat")
+    create_celery(settings).start(
+        ["beat", f"--loglevel={settings.log_level.upper()}", f"--schedule={schedule}"]
     )
     return 0
 
@@ -140,6 +169,15 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--data-dir", default=None, help="default: ~/.cache/licenceflow")
     dev.add_argument("--port", type=int)
     dev.set_defaults(run=cmd_dev)
+
+    worker = sub.add_parser("worker", help="run Celery workers (the simulated authority, sweeps)")
+    worker.add_argument("--queues", help="comma-separated (default: housekeeping)")
+    worker.add_argument("--concurrency", type=int, help="processes (default: settings)")
+    worker.set_defaults(run=cmd_worker)
+
+    scheduler = sub.add_parser("scheduler", help="run the scheduler (Celery beat) for the sweeps")
+    scheduler.add_argument("--schedule-file", help="beat's state file (default: in the temp dir)")
+    scheduler.set_defaults(run=cmd_scheduler)
 
     token = sub.add_parser("token", help="print a bearer token signed with the configured secret")
     token.add_argument("--sub", required=True)

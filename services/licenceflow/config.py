@@ -57,6 +57,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Port `serve` and `dev` listen on."""
     web_workers: Annotated[int, msgspec.Meta(ge=1)] = 2
     """Server worker processes for `serve`."""
+    worker_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 2
+    """Processes per `licenceflow worker` (each runs one task at a time)."""
+    worker_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 4
+    """Maximum PostgreSQL connections per worker process."""
+    sweep_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    """How often the scheduler queues each sweep (licence expiry, ...), in real seconds."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of every process."""
 

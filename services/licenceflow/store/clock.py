@@ -39,3 +39,9 @@ async def save_anchor(conn: Connection, anchor: ClockAnchor) -> ClockAnchor:
         anchor.speed,
     )
     return anchor
+
+
+async def current(conn: Connection) -> ClockAnchor | None:
+    """The stored anchor, as every process should read it before acting on business time."""
+    row = await conn.fetchrow("SELECT real_anchor, business_anchor, speed FROM business_clock")
+    return ClockAnchor(real=row[0], business=row[1], speed=row[2]) if row else None

@@ -1,0 +1,65 @@
+"""The Celery application: the broker, reliability settings, queues and the beat schedule.
+
+Reliability: a task is acknowledged only after it ran (`acks_late`), handed back when its worker
+dies (`task_reject_on_worker_lost`), and a worker takes one task at a time
+(`worker_prefetch_multiplier=1`). Tasks carry ids only and are idempotent. No countdown is ever
+longer than the broker's visibility timeout: future work is a `due` column swept by beat."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from licenceflow.config import Settings
+
+HOUSEKEEPING = "housekeeping"
+VISIBILITY_TIMEOUT = 3600
+
+
+def broker_url(redis_url: str) -> str:
+    """Celery's spelling of a Redis URL (a unix socket is `redis+socket://`)."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def create_celery(settings: Settings) -> Celery:
+    if not settings.redis_url:
+        raise ValueError("workers need LICENCEFLOW_REDIS_URL (the broker)")
+    app = Celery("licenceflow", broker=broker_url(settings.redis_url), set_as_current=True)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=HOUSEKEEPING,
+        task_routes={"licenceflow.sweep.*": {"queue": HOUSEKEEPING}},
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        beat_schedule={
+            "expire-licences": {
+                "task": "licenceflow.sweep.expire_licences",
+                "schedule": settings.sweep_interval_seconds,
+                # a sweep that could not run before the next one is due is simply dropped
+                "options": {"expires": settings.sweep_interval_seconds},
+            }
+        },
+    )
+    app.autodiscover_tasks(["licenceflow.workers"], related_name="sweeps", force=True)
+    return app
+
+
+@worker_process_init.connect
+def _open_runtime(**_: object) -> None:
+    from licenceflow.workers.runtime import runtime
+
+    runtime()
+
+
+@worker_process_shutdown.connect
+def _close_runtime(**_: object) -> None:
+    from licenceflow.workers.runtime import close_runtime
+
+    close_runtime()
