@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -13,6 +13,7 @@ import msgspec
 
 from licenceflow.domain.applications import Application, Decision, Status
 from licenceflow.domain.filing import Filing
+from licenceflow.store.keyset import PageQuery
 from licenceflow.store.pool import Connection
 
 
@@ -28,9 +29,10 @@ _COLUMNS = """id, org, reference, status, version, filing, created_by, created_a
     paused_working_days, decision, licence_id"""
 
 
-def _visible(org: int, officer: int) -> str:
-    """The visibility predicate, with the parameter numbers of the org and the officer flag."""
-    return f"(org = ${org} OR (${officer} AND status <> 'draft'))"
+def _visible(org: str, officer: str) -> str:
+    """Members see their organisation's applications, officers every one but drafts; the
+    arguments are the placeholders carrying the member's org and the officer flag."""
+    return f"(org = {org} OR ({officer} AND status <> 'draft'))"
 
 
 # Written on every insert and update: the read columns and those derived from the filing.
@@ -81,7 +83,7 @@ async def get(
 ) -> Application | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM applications WHERE id = $1 AND {_visible(2, 3)}{lock}",
+        f"SELECT {_COLUMNS} FROM applications WHERE id = $1 AND {_visible('$2', '$3')}{lock}",
         id,
         who.org,
         who.officer,
@@ -147,7 +149,10 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = 50
 
 
-SORTS = {"-created_at": ("created_at", "DESC"), "due_at": ("due_at", "ASC")}
+SORTS: dict[str, tuple[str, Literal["ASC", "DESC"]]] = {
+    "-created_at": ("created_at", "DESC"),
+    "due_at": ("due_at", "ASC"),
+}
 
 
 async def page(
@@ -160,35 +165,22 @@ async def page(
 ) -> list[Application]:
     """Up to `query.limit + 1` applications in the query's order after the keyset `after`."""
     column, direction = SORTS[query.sort]
-    where = [_visible(1, 2)]
-    args: list[Any] = [who.org, who.officer]
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    q = PageQuery("applications", _COLUMNS)
+    q.where(_visible(q.arg(who.org), q.arg(who.officer)))
     if query.statuses:
-        where.append(f"status = ANY({arg([s.value for s in query.statuses])}::text[])")
+        q.where(f"status = ANY({q.arg([s.value for s in query.statuses])}::text[])")
     if query.element:
-        where.append(f"elements @> ARRAY[{arg(query.element)}::text]")
+        q.where(f"elements @> ARRAY[{q.arg(query.element)}::text]")
     if query.destination:
-        where.append(f"destination_country = {arg(query.destination)}")
+        q.where(f"destination_country = {q.arg(query.destination)}")
     if query.overdue is not None:
         # as domain.applications.progress: the clock runs, and the deadline's last second is over
         overdue = (
             f"(status IN ('under_review', 'delayed')"
-            f" AND due_at IS NOT NULL AND due_at + interval '1 second' <= {arg(now)})"
+            f" AND due_at IS NOT NULL AND due_at + interval '1 second' <= {q.arg(now)})"
         )
-        where.append(overdue if query.overdue else f"NOT {overdue}")
+        q.where(overdue if query.overdue else f"NOT {overdue}")
     if column == "due_at":
-        where.append("due_at IS NOT NULL")
-    if after is not None:
-        op = "<" if direction == "DESC" else ">"
-        where.append(f"({column}, id) {op} ({arg(after[0])}, {arg(after[1])})")
-    limit = arg(query.limit + 1)
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM applications WHERE {" AND ".join(where)}
-            ORDER BY {column} {direction}, id {direction} LIMIT {limit}""",
-        *args,
-    )
+        q.where("due_at IS NOT NULL")
+    rows = await conn.fetch(q.sql(column, direction, after=after, limit=query.limit + 1), *q.args)
     return [from_row(r) for r in rows]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -14,6 +14,7 @@ import msgspec
 
 from licenceflow.domain.licences import Kind, Licence, LicenceLine, Shipment, ShippedLine, Status
 from licenceflow.store.applications import Visibility
+from licenceflow.store.keyset import PageQuery
 from licenceflow.store.pool import Connection
 
 _COLUMNS = """id, number, application_id, org, kind, status, version, issued_at, valid_from,
@@ -22,8 +23,9 @@ _lines = msgspec.json.Decoder(tuple[LicenceLine, ...])
 _shipped = msgspec.json.Decoder(tuple[ShippedLine, ...])
 
 
-def _visible(org: int, officer: int) -> str:
-    return f"(org = ${org} OR ${officer})"
+def _visible(org: str, officer: str) -> str:
+    """Members see their organisation's licences, officers every one (placeholders as args)."""
+    return f"(org = {org} OR {officer})"
 
 
 def _from_row(row: asyncpg.Record) -> Licence:
@@ -88,7 +90,7 @@ async def get(
 ) -> Licence | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM licences WHERE id = $1 AND {_visible(2, 3)}{lock}",
+        f"SELECT {_COLUMNS} FROM licences WHERE id = $1 AND {_visible('$2', '$3')}{lock}",
         id,
         who.org,
         who.officer,
@@ -168,7 +170,10 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = 50
 
 
-SORTS = {"-issued_at": ("issued_at", "DESC"), "valid_until": ("valid_until", "ASC")}
+SORTS: dict[str, tuple[str, Literal["ASC", "DESC"]]] = {
+    "-issued_at": ("issued_at", "DESC"),
+    "valid_until": ("valid_until", "ASC"),
+}
 
 
 async def page(
@@ -180,31 +185,19 @@ async def page(
     after: tuple[Any, UUID] | None,
 ) -> list[Licence]:
     column, direction = SORTS[query.sort]
-    where = [_visible(1, 2)]
-    args: list[Any] = [who.org, who.officer]
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    q = PageQuery("licences", _COLUMNS)
+    q.where(_visible(q.arg(who.org), q.arg(who.officer)))
     if query.statuses:
-        where.append(f"status = ANY({arg([s.value for s in query.statuses])}::text[])")
+        q.where(f"status = ANY({q.arg([s.value for s in query.statuses])}::text[])")
     if query.kinds:
-        where.append(f"kind = ANY({arg([k.value for k in query.kinds])}::text[])")
+        q.where(f"kind = ANY({q.arg([k.value for k in query.kinds])}::text[])")
     if query.expiring_within_days is not None:
-        where.append(
-            f"status IN ('active', 'suspended') AND valid_until BETWEEN {arg(today)}::date"
-            f" AND {arg(today)}::date + {arg(query.expiring_within_days)}::integer"
+        today_arg = q.arg(today)
+        q.where(
+            f"status IN ('active', 'suspended') AND valid_until BETWEEN {today_arg}::date"
+            f" AND {today_arg}::date + {q.arg(query.expiring_within_days)}::integer"
         )
-    if after is not None:
-        op = "<" if direction == "DESC" else ">"
-        where.append(f"({column}, id) {op} ({arg(after[0])}, {arg(after[1])})")
-    limit = arg(query.limit + 1)
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM licences WHERE {" AND ".join(where)}
-            ORDER BY {column} {direction}, id {direction} LIMIT {limit}""",
-        *args,
-    )
+    rows = await conn.fetch(q.sql(column, direction, after=after, limit=query.limit + 1), *q.args)
     return [_from_row(r) for r in rows]
 
 

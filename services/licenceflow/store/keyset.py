@@ -1,0 +1,44 @@
+"""Keyset pagination: a filtered SELECT ordered by (column, id), continuing after a row's key.
+
+Filters are added as SQL fragments whose values become numbered parameters, so no value is ever
+spliced into the SQL text."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+
+class PageQuery:
+    def __init__(self, table: str, columns: str) -> None:
+        self._table = table
+        self._columns = columns
+        self._where: list[str] = []
+        self.args: list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        """A placeholder carrying `value`."""
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def where(self, clause: str) -> None:
+        self._where.append(clause)
+
+    def sql(
+        self,
+        order_by: str,
+        direction: Literal["ASC", "DESC"],
+        *,
+        after: tuple[Any, UUID] | None,
+        limit: int,
+    ) -> str:
+        """The SELECT of up to `limit` rows after the key `after` (None: from the start)."""
+        where = list(self._where)
+        if after is not None:
+            op = "<" if direction == "DESC" else ">"
+            where.append(f"({order_by}, id) {op} ({self.arg(after[0])}, {self.arg(after[1])})")
+        return (
+            f"SELECT {self._columns} FROM {self._table}"
+            f" WHERE {' AND '.join(where) or 'true'}"
+            f" ORDER BY {order_by} {direction}, id {direction} LIMIT {self.arg(limit)}"
+        )
