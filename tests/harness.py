@@ -79,6 +79,17 @@ async def create_database(admin_url: str) -> tuple[str, str]:
     return name, with_database(admin_url, name)
 
 
+async def empty_redis(url: str) -> None:
+    """The tests' Redis database is theirs: start each session with no queued tasks or keys."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
 async def drop_database(admin_url: str, name: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:

@@ -76,15 +76,19 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from licenceflow.workers.celery_app import HOUSEKEEPING, create_celery
+    from licenceflow.simulation import scenarios
+    from licenceflow.workers.celery_app import QUEUES, create_celery
 
-    queues = args.queues or HOUSEKEEPING
+    queues = args.queues or ",".join(QUEUES)
+    desks = scenarios.load(settings.scenario).desks()
+    # A desk's worker has one slot per officer of the scenario, unless told otherwise.
+    concurrency = args.concurrency or desks.get(queues, settings.worker_concurrency)
     create_celery(settings).worker_main(
         [
             "worker",
             f"--loglevel={settings.log_level.upper()}",
             f"--queues={queues}",
-            f"--concurrency={args.concurrency or settings.worker_concurrency}",
+            f"--concurrency={concurrency}",
             f"--hostname=licenceflow-{queues.replace(',', '-')}-{os.getpid()}@%h",
             "--without-gossip",
             "--without-mingle",
@@ -171,8 +175,14 @@ def parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=cmd_dev)
 
     worker = sub.add_parser("worker", help="run Celery workers (the simulated authority, sweeps)")
-    worker.add_argument("--queues", help="comma-separated (default: housekeeping)")
-    worker.add_argument("--concurrency", type=int, help="processes (default: settings)")
+    worker.add_argument(
+        "--queues", help="comma-separated: intake, review, housekeeping (default: all three)"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        help="processes (default: the scenario's officers for a desk queue, else the setting)",
+    )
     worker.set_defaults(run=cmd_worker)
 
     scheduler = sub.add_parser("scheduler", help="run the scheduler (Celery beat) for the sweeps")

@@ -57,6 +57,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Port `serve` and `dev` listen on."""
     web_workers: Annotated[int, msgspec.Meta(ge=1)] = 2
     """Server worker processes for `serve`."""
+    authority: Literal["simulated", "human"] = "simulated"
+    """Who decides: Celery desks (simulated) or officers over HTTP only (human)."""
+    scenario: str = "baseline"
+    """The simulated authority's scenario (`licenceflow simulate --list` shows them)."""
+    broker_visibility_timeout: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    """Seconds before the broker hands an unacknowledged task (its worker died) to another."""
     worker_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 2
     """Processes per `licenceflow worker` (each runs one task at a time)."""
     worker_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 4

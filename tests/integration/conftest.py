@@ -49,6 +49,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Server
 @pytest.fixture(scope="session")
 async def database_url(servers: harness.Servers) -> AsyncIterator[str]:
     name, url = await harness.create_database(servers.postgres_url)
+    await harness.empty_redis(servers.redis_url)
     conn = await asyncpg.connect(url)
     try:
         await migrations.migrate(conn)

@@ -23,10 +23,14 @@ from licenceflow.api.dependencies import (
 )
 from licenceflow.api.errors import EXCEPTION_HANDLERS
 from licenceflow.api.licences import LicenceController
+from licenceflow.api.relay import RelayLoop
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
 from licenceflow.config import Settings
+from licenceflow.simulation import scenarios
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import open_pool
+from licenceflow.workers.celery_app import create_celery
+from licenceflow.workers.relay import celery_publisher
 from licenceflow.workflow.context import Context
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -65,9 +69,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if settings.redis_url
             else None
         )
+        app.state.relay = None
+        if settings.redis_url:
+            app.state.relay = RelayLoop(
+                pool,
+                lambda: app.state.context,
+                celery_publisher(create_celery(settings)),
+                simulated=settings.authority == "simulated",
+                has_intake=scenarios.load(settings.scenario).intake is not None,
+            )
+            app.state.relay.start()
+            app.state.relay.kick()  # publish whatever an earlier process left behind
         try:
             yield
         finally:
+            if app.state.relay is not None:
+                await app.state.relay.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await pool.close()

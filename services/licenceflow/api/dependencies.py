@@ -40,8 +40,11 @@ async def provide_tx(state: State) -> AsyncGenerator[Connection, None]:
     """A connection in a transaction that commits when the handler returns (before the response
     is sent) and rolls back when it raises."""
     pool: Pool = state.pool
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            yield conn
+        if state.relay is not None:
+            state.relay.kick()
 
 
 async def json_body(request: Request[Any, Any, Any]) -> Any:

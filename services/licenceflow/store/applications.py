@@ -4,7 +4,7 @@ applications, officers every application that is not a draft."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -184,3 +184,39 @@ async def page(
         q.where("due_at IS NOT NULL")
     rows = await conn.fetch(q.sql(column, direction, after=after, limit=query.limit + 1), *q.args)
     return [from_row(r) for r in rows]
+
+
+async def lock_overdue(conn: Connection, now: datetime, *, limit: int) -> list[Application]:
+    """Applications under review whose deadline's last second is over, locked (SKIP LOCKED)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM applications
+            WHERE status = 'under_review' AND due_at + interval '1 second' <= $1
+            ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        now,
+        limit,
+    )
+    return [from_row(r) for r in rows]
+
+
+async def lock_waiting(conn: Connection, today: date, *, limit: int) -> list[Application]:
+    """Applications waiting for an answer for at least 20 calendar days (every lapse is among
+    them: 20 working days are at least that long), oldest request first, locked (SKIP LOCKED)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM applications
+            WHERE status = 'info_requested' AND paused_since <= $1::date - 20
+            ORDER BY paused_since, id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        today,
+        limit,
+    )
+    return [from_row(r) for r in rows]
+
+
+async def pending_ids(conn: Connection, *, limit: int) -> list[tuple[UUID, Status, bool]]:
+    """Applications an authority desk still has to act on: (id, status, referred)."""
+    rows = await conn.fetch(
+        """SELECT id, status, referred FROM applications
+           WHERE status IN ('submitted', 'under_review', 'delayed')
+           ORDER BY submitted_at LIMIT $1""",
+        limit,
+    )
+    return [(r["id"], Status(r["status"]), r["referred"]) for r in rows]

@@ -8,6 +8,7 @@ from uuid import UUID
 import msgspec
 
 from licenceflow.domain.audit import Event
+from licenceflow.store import outbox as outbox_rows
 from licenceflow.store.pool import Connection
 
 
@@ -44,11 +45,8 @@ async def record(
         event.details,
     )
     if outbox is not None:
-        await conn.execute(
-            "INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3)",
-            f"{stream}.{event.action}",
-            {**outbox, "event_seq": seq},
-            event.at,
+        await outbox_rows.add(
+            conn, f"{stream}.{event.action}", {**outbox, "event_seq": seq}, created_at=event.at
         )
     return seq
 

@@ -13,7 +13,10 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from licenceflow.config import Settings
 
 HOUSEKEEPING = "housekeeping"
-VISIBILITY_TIMEOUT = 3600
+QUEUES = ("intake", "review", HOUSEKEEPING)
+
+
+SWEEPS = ("relay_outbox", "deadlines", "expire_licences", "reconcile")
 
 
 def broker_url(redis_url: str) -> str:
@@ -33,21 +36,31 @@ def create_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_default_queue=HOUSEKEEPING,
-        task_routes={"licenceflow.sweep.*": {"queue": HOUSEKEEPING}},
+        task_routes={
+            "licenceflow.sweep.*": {"queue": HOUSEKEEPING},
+            "licenceflow.authority.intake": {"queue": "intake"},
+            "licenceflow.authority.review": {"queue": "review"},
+        },
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "socket_timeout": 2,
+            "socket_connect_timeout": 1,
+        },
         worker_hijack_root_logger=False,
         timezone="UTC",
         beat_schedule={
-            "expire-licences": {
-                "task": "licenceflow.sweep.expire_licences",
+            name: {
+                "task": f"licenceflow.sweep.{name}",
                 "schedule": settings.sweep_interval_seconds,
                 # a sweep that could not run before the next one is due is simply dropped
                 "options": {"expires": settings.sweep_interval_seconds},
             }
+            for name in SWEEPS
         },
     )
     app.autodiscover_tasks(["licenceflow.workers"], related_name="sweeps", force=True)
+    app.autodiscover_tasks(["licenceflow.workers"], related_name="authority", force=True)
     return app
 
 

@@ -11,8 +11,11 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import redis.asyncio as aioredis
+
 from licenceflow.clock import BusinessClock, WorkingCalendar
 from licenceflow.config import Settings
+from licenceflow.simulation import scenarios
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import Connection, Pool, open_pool
 from licenceflow.workflow.context import Context
@@ -27,6 +30,10 @@ class Runtime:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self.calendar = WorkingCalendar(settings.holiday_country, settings.timezone)
+        self.scenario = scenarios.load(settings.scenario)
+        self.redis = aioredis.from_url(
+            settings.redis_url or "redis://", socket_timeout=2, socket_connect_timeout=1
+        )
         self.pool: Pool = self.loop.run_until_complete(
             open_pool(
                 settings.database_url,
@@ -49,7 +56,27 @@ class Runtime:
             regime_country=self.settings.regime_country,
         )
 
+    async def relay_after_commit(self) -> None:
+        """The fast path: publish what the task just committed (the scheduler's relay sweep
+        catches anything this misses, e.g. when the broker is down)."""
+        from celery import current_app
+
+        from licenceflow.workers import relay
+
+        try:
+            async with self.pool.acquire() as conn:
+                await relay.relay_due(
+                    conn,
+                    await self.context(conn),
+                    relay.celery_publisher(current_app),
+                    simulated=self.settings.authority == "simulated",
+                    has_intake=self.scenario.intake is not None,
+                )
+        except Exception:
+            log.exception("outbox relay after commit failed; the relay sweep will retry")
+
     def close(self) -> None:
+        self.loop.run_until_complete(self.redis.aclose())
         self.loop.run_until_complete(self.pool.close())
         self.loop.close()
 

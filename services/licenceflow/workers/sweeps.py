@@ -1,20 +1,32 @@
-"""Sweeps the scheduler (Celery beat) queues: housekeeping that the business clock makes due.
+"""Sweeps the scheduler (Celery beat) queues on the housekeeping queue: work that the business
+clock makes due, and the safety nets of the outbox and the broker.
 
 Each sweep works in small transactions and holds a transaction-scoped advisory lock named after
 itself, so two schedulers (or a slow sweep overtaken by the next beat) never run the same sweep
-at once; the row locks with SKIP LOCKED make a sweep safe even without that lock."""
+at once; the row locks with SKIP LOCKED keep it safe even without that lock."""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
 
-from celery import shared_task
+from celery import current_app, shared_task
 
+from licenceflow.domain.applications import Status
+from licenceflow.store import applications as applications_store
+from licenceflow.store import outbox
 from licenceflow.store.pool import Connection
-from licenceflow.workers.runtime import runtime
-from licenceflow.workflow import licences
+from licenceflow.workers import relay
+from licenceflow.workers.runtime import Runtime, runtime
+from licenceflow.workflow import applications, licences
+from licenceflow.workflow.context import Context
 
 log = logging.getLogger(__name__)
+
+Step = Callable[[Connection, Context], Awaitable[int]]
+EPOCH_KEY = "licenceflow:broker-epoch"
+RECONCILE_LIMIT = 10_000
 
 
 async def _claim(conn: Connection, sweep: str) -> bool:
@@ -24,24 +36,94 @@ async def _claim(conn: Connection, sweep: str) -> bool:
     return claimed
 
 
-async def expire_licences() -> int:
-    """Expire every live licence whose last valid day has passed; returns how many."""
-    rt = runtime()
+async def sweep(rt: Runtime, name: str, step: Step, batch: int) -> int:
+    """Run `step` in transactions of up to `batch` rows until a batch comes back short."""
     total = 0
     async with rt.pool.acquire() as conn:
         while True:
             async with conn.transaction():
-                if not await _claim(conn, "expire_licences"):
-                    log.info("sweep expire_licences: another sweep holds the lock")
+                if not await _claim(conn, name):
+                    log.info("sweep %s: another sweep holds the lock", name)
                     return total
-                expired = await licences.expire_due(conn, await rt.context(conn))
-            total += expired
-            if expired < licences.EXPIRY_BATCH:
+                done = await step(conn, await rt.context(conn))
+            total += done
+            if done < batch:
                 break
+    log.info("sweep %s: %d", name, total)
+    return total
+
+
+async def expire_licences(rt: Runtime) -> int:
+    total = await sweep(rt, "expire_licences", licences.expire_due, licences.EXPIRY_BATCH)
     log.info("sweep expire_licences: %d expired", total)
     return total
 
 
+async def deadlines(rt: Runtime) -> int:
+    batch = applications.SWEEP_BATCH
+    passed = await sweep(rt, "deadlines", applications.pass_deadlines, batch)
+    lapsed = await sweep(rt, "lapses", applications.lapse_requests, batch)
+    return passed + lapsed
+
+
+async def relay_outbox(rt: Runtime) -> int:
+    publish = relay.celery_publisher(current_app)
+
+    async def step(conn: Connection, ctx: Context) -> int:
+        return await relay.relay_due(
+            conn,
+            ctx,
+            publish,
+            simulated=rt.settings.authority == "simulated",
+            has_intake=rt.scenario.intake is not None,
+        )
+
+    return await sweep(rt, "relay_outbox", step, relay.BATCH)
+
+
+async def reconcile(rt: Runtime) -> int:
+    """Re-queue the authority's work when the broker lost its queues.
+
+    A Redis restarted without persistence comes back empty: the epoch key this sweep keeps there
+    is gone too. Then every application a desk still has to act on, and with no follow-up waiting
+    in the outbox, gets a fresh task through the outbox. Tasks are idempotent: one that survived
+    the restart and its duplicate decide once."""
+    if rt.settings.authority != "simulated":
+        return 0
+    if await rt.redis.set(EPOCH_KEY, uuid.uuid4().hex, nx=True) is None:
+        return 0  # the key survived: so did the queues
+    async with rt.pool.acquire() as conn, conn.transaction():
+        if not await _claim(conn, "reconcile"):
+            return 0
+        ctx = await rt.context(conn)
+        pending = await applications_store.pending_ids(conn, limit=RECONCILE_LIMIT)
+        waiting = await outbox.pending_for(conn, [str(id) for id, _, _ in pending])
+        requeued = 0
+        for id, status, _ in pending:
+            if str(id) in waiting:
+                continue
+            topic = "authority.intake" if status is Status.SUBMITTED else "authority.review"
+            await outbox.add(conn, topic, {"application_id": str(id)}, created_at=ctx.clock.now())
+            requeued += 1
+    log.warning("sweep reconcile: the broker's queues were lost; %d tasks re-queued", requeued)
+    return requeued
+
+
 @shared_task(name="licenceflow.sweep.expire_licences")
 def expire_licences_task() -> int:
-    return runtime().run(expire_licences())
+    return runtime().run(expire_licences(runtime()))
+
+
+@shared_task(name="licenceflow.sweep.deadlines")
+def deadlines_task() -> int:
+    return runtime().run(deadlines(runtime()))
+
+
+@shared_task(name="licenceflow.sweep.relay_outbox")
+def relay_outbox_task() -> int:
+    return runtime().run(relay_outbox(runtime()))
+
+
+@shared_task(name="licenceflow.sweep.reconcile")
+def reconcile_task() -> int:
+    return runtime().run(reconcile(runtime()))

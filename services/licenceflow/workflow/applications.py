@@ -13,10 +13,11 @@ from uuid import UUID, uuid4
 import msgspec
 
 from licenceflow.domain import applications as domain
+from licenceflow.domain import deadlines
 from licenceflow.domain import filing as filings
 from licenceflow.domain.access import Principal
 from licenceflow.domain.applications import Action, ActionCommand, Application, Edit, Status
-from licenceflow.domain.audit import Role
+from licenceflow.domain.audit import SYSTEM_ACTOR, Role
 from licenceflow.domain.errors import (
     FieldProblem,
     IdempotencyKeyReused,
@@ -36,6 +37,7 @@ from licenceflow.workflow.context import Context
 from licenceflow.workflow.patches import merge_patch
 
 STREAM = "application"
+SWEEP_BATCH = 200
 APPROVALS = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED})
 _snapshot = msgspec.json.Decoder(Application)
 
@@ -219,3 +221,26 @@ async def _valid_filing(
     if filing.renews_licence_id is not None:
         await licences.check_renewable(conn, principal, filing.renews_licence_id)
     return filings.normalized(filing)
+
+
+async def pass_deadlines(conn: Connection, ctx: Context, *, limit: int = SWEEP_BATCH) -> int:
+    """Move applications under review past their `due_at` to `delayed` (role system)."""
+    now = ctx.clock.now()
+    due = await store.lock_overdue(conn, now, limit=limit)
+    for app in due:
+        transition = domain.apply(app, domain.DeadlinePassed(), SYSTEM_ACTOR, now, ctx.calendar)
+        await _save(conn, app, transition)
+    return len(due)
+
+
+async def lapse_requests(conn: Connection, ctx: Context, *, limit: int = SWEEP_BATCH) -> int:
+    """Reject applications whose request for information went unanswered for 20 working days."""
+    now = ctx.clock.now()
+    lapsed = 0
+    for app in await store.lock_waiting(conn, ctx.calendar.date_of(now), limit=limit):
+        assert app.paused_since is not None
+        if not deadlines.has_passed(deadlines.response_due_at(app.paused_since, ctx.calendar), now):
+            break  # ordered by request date: the rest are not due either
+        await _save(conn, app, domain.apply(app, domain.Lapse(), SYSTEM_ACTOR, now, ctx.calendar))
+        lapsed += 1
+    return lapsed

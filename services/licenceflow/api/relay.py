@@ -1,0 +1,68 @@
+"""The outbox relay's fast path inside an API process: woken after every committed write, it
+publishes the new follow-up work off the request's path. The scheduler's relay sweep is the
+safety net for anything this misses (the broker down, the process killed)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from licenceflow.store.pool import Pool
+from licenceflow.workers import relay
+from licenceflow.workflow.context import Context
+
+log = logging.getLogger(__name__)
+
+
+class RelayLoop:
+    def __init__(
+        self,
+        pool: Pool,
+        context: Callable[[], Context],
+        publish: relay.Publish,
+        *,
+        simulated: bool,
+        has_intake: bool,
+    ) -> None:
+        self._pool = pool
+        self._context = context
+        self._publish = publish
+        self._simulated = simulated
+        self._has_intake = has_intake
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        """A write committed: publish its follow-up work soon (never blocks the request)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                async with self._pool.acquire() as conn:
+                    while (
+                        await relay.relay_due(
+                            conn,
+                            self._context(),
+                            self._publish,
+                            simulated=self._simulated,
+                            has_intake=self._has_intake,
+                        )
+                        == relay.BATCH
+                    ):
+                        pass
+            except Exception:
+                log.exception("outbox relay fast path failed; the relay sweep will retry")

@@ -1,0 +1,63 @@
+"""The outbox: follow-up work written in a transition's transaction, published after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from licenceflow.store.pool import Connection
+
+
+class Row(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    topic: str
+    payload: dict[str, Any]
+
+
+_payload = msgspec.json.Decoder(dict[str, Any])
+
+
+async def add(
+    conn: Connection,
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    created_at: datetime,
+    available_at: datetime | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (topic, payload, created_at, available_at) VALUES ($1, $2, $3, $4)",
+        topic,
+        payload,
+        created_at,
+        available_at,
+    )
+
+
+async def claim_due(conn: Connection, now: datetime, *, limit: int) -> list[Row]:
+    """Unpublished rows due by business time `now`, oldest first, locked for this transaction
+    (rows another relay holds are skipped)."""
+    rows = await conn.fetch(
+        """SELECT id, topic, payload FROM outbox
+           WHERE published_at IS NULL AND (available_at IS NULL OR available_at <= $1)
+           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        now,
+        limit,
+    )
+    return [Row(id=r["id"], topic=r["topic"], payload=_payload.decode(r["payload"])) for r in rows]
+
+
+async def mark_published(conn: Connection, ids: list[int], at: datetime) -> None:
+    await conn.execute("UPDATE outbox SET published_at = $2 WHERE id = ANY($1::bigint[])", ids, at)
+
+
+async def pending_for(conn: Connection, application_ids: list[str]) -> set[str]:
+    """Which of these applications still have unpublished follow-up work."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT payload->>'application_id' AS id FROM outbox
+           WHERE published_at IS NULL AND payload->>'application_id' = ANY($1::text[])""",
+        application_ids,
+    )
+    return {r["id"] for r in rows}
