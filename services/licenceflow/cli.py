@@ -1,4 +1,4 @@
-"""`licenceflow` command line: serve | migrate | dev | worker | scheduler | token."""
+"""`licenceflow` command line: serve | migrate | dev | worker | scheduler | simulate | token."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -107,6 +109,50 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    import httpx
+
+    from licenceflow.api.auth import issue_token
+    from licenceflow.clock import WorkingCalendar
+    from licenceflow.simulation import scenarios
+    from licenceflow.simulation.exporters import ORGS, Exporters
+
+    if args.list:
+        for name in scenarios.names():
+            print(f"{name}: {' '.join(scenarios.load(name).description.split())}")
+        return 0
+    scenario = scenarios.load(args.scenario or settings.scenario)
+    tokens = {
+        org: issue_token(
+            settings, sub=f"{org}-compliance", org=org, roles=["exporter"], ttl=timedelta(days=30)
+        )
+        for org in ORGS
+    }
+    exporters = Exporters(
+        base_url=args.base_url,
+        scenario=scenario,
+        tokens=tokens,
+        calendar=WorkingCalendar(settings.holiday_country, settings.timezone),
+        seed=args.seed if args.seed is not None else scenario.seed,
+    )
+
+    async def run() -> int:
+        async with httpx.AsyncClient(base_url=args.base_url, timeout=30) as http:
+            speed = (
+                await http.get("/v1/clock", headers={"Authorization": f"Bearer {tokens[ORGS[0]]}"})
+            ).json()["speed"]
+            if args.speed is not None and abs(speed - args.speed) > 1e-9:
+                raise ConfigError(
+                    f"the service's clock runs at speed {speed}, not {args.speed}: "
+                    "start it with LICENCEFLOW_CLOCK_SPEED (or `licenceflow dev --speed`)"
+                )
+            summary = await exporters.run(http, args.duration)
+        print(msgspec.json.format(msgspec.json.encode(summary)).decode())
+        return 0 if exporters.failures == 0 else 1
+
+    return asyncio.run(run())
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     from licenceflow.api.auth import issue_token
 
@@ -118,6 +164,46 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_interval(speed: float) -> float:
+    """Sweep about once per business hour, between twice a second and once a minute."""
+    return 60.0 if speed <= 0 else max(0.5, min(60.0, 3600.0 / speed))
+
+
+async def _prepare(settings: Settings) -> list[str]:
+    """Migrate, and store the business clock's anchor before any process acts on it."""
+    from licenceflow.api.app import proposed_anchor
+    from licenceflow.store import clock as stored_clock
+
+    assert settings.database_url
+    applied = await _migrate(settings.database_url)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await stored_clock.load_anchor(conn, proposed_anchor(settings))
+    finally:
+        await conn.close()
+    return applied
+
+
+def _children(settings: Settings, args: argparse.Namespace, data: Path) -> list[list[str]]:
+    from licenceflow.simulation import scenarios
+
+    desks = scenarios.load(settings.scenario).desks()
+    commands = [["worker", "--queues", desk] for desk in desks]
+    commands.append(["worker", "--queues", "housekeeping", "--concurrency", "1"])
+    commands.append(["scheduler", "--schedule-file", str(data / "beat-schedule")])
+    if not args.no_simulate:
+        commands.append(
+            [
+                "simulate",
+                "--duration",
+                str(args.duration),
+                "--base-url",
+                f"http://{settings.host}:{settings.port}",
+            ]
+        )
+    return commands
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -125,33 +211,82 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from licenceflow.api.auth import issue_token
 
     data = Path(args.data_dir).expanduser()
-    port = args.port or settings.port
     with contextlib.ExitStack() as servers:
         database_url = settings.database_url or servers.enter_context(
             embedded.postgres(data / "postgres")
         )
         redis_url = settings.redis_url or servers.enter_context(embedded.redis(data / "redis"))
         settings = msgspec.structs.replace(
-            settings, database_url=database_url, redis_url=redis_url, port=port
+            settings,
+            database_url=database_url,
+            redis_url=redis_url,
+            port=args.port or settings.port,
+            clock_speed=args.speed if args.speed is not None else settings.clock_speed,
+            scenario=args.scenario or settings.scenario,
+            sweep_interval_seconds=_sweep_interval(
+                args.speed if args.speed is not None else settings.clock_speed
+            ),
         )
-        applied = asyncio.run(_migrate(database_url))
-        base = f"http://{settings.host}:{port}"
+        applied = asyncio.run(_prepare(settings))
+        base = f"http://{settings.host}:{settings.port}"
         print(f"licenceflow dev — data in {data}")
         print(f"  PostgreSQL {database_url}\n  Redis      {redis_url}")
         print(f"  migrations applied: {', '.join(applied) or 'none (schema current)'}")
         print(f"  API        {base}/v1/applications\n  OpenAPI    {base}/schema/openapi.json")
+        print(
+            f"  authority  {settings.authority}, scenario {settings.scenario}, "
+            f"clock speed {settings.clock_speed:g}"
+        )
         for role, (sub, org) in DEV_ROLES.items():
             token = issue_token(settings, sub=sub, org=org, roles=[role], ttl=timedelta(hours=12))
             print(f"  {role:<9} token ({sub}@{org}): {token}")
         sys.stdout.flush()
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=port,
-            log_level=settings.log_level,
-            access_log=False,
-        )
+        env = {
+            **os.environ,
+            **{
+                f"LICENCEFLOW_{name.upper()}": str(getattr(settings, name))
+                for name in (
+                    "database_url",
+                    "redis_url",
+                    "scenario",
+                    "authority",
+                    "clock_speed",
+                    "sweep_interval_seconds",
+                    "jwt_secret",
+                    "log_level",
+                    "port",
+                    "host",
+                )
+            },
+            "LICENCEFLOW_DEV_MODE": "true",
+        }
+        children = [
+            subprocess.Popen([sys.executable, "-m", "licenceflow", *command], env=env)
+            for command in _children(settings, args, data)
+        ]
+        try:
+            uvicorn.run(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+                access_log=False,
+            )
+        finally:
+            _stop(children)
     return 0
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -172,6 +307,14 @@ def parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--data-dir", default=None, help="default: ~/.cache/licenceflow")
     dev.add_argument("--port", type=int)
+    dev.add_argument("--scenario", help="the simulated authority's scenario (default: baseline)")
+    dev.add_argument(
+        "--speed", type=float, help="business clock speed: 86400 = one business day per second"
+    )
+    dev.add_argument("--no-simulate", action="store_true", help="no simulated exporters")
+    dev.add_argument(
+        "--duration", type=float, default=365.0, help="business days the exporters file for"
+    )
     dev.set_defaults(run=cmd_dev)
 
     worker = sub.add_parser("worker", help="run Celery workers (the simulated authority, sweeps)")
@@ -188,6 +331,21 @@ def parser() -> argparse.ArgumentParser:
     scheduler = sub.add_parser("scheduler", help="run the scheduler (Celery beat) for the sweeps")
     scheduler.add_argument("--schedule-file", help="beat's state file (default: in the temp dir)")
     scheduler.set_defaults(run=cmd_scheduler)
+
+    simulate = sub.add_parser(
+        "simulate", help="file synthetic applications through the API at a scenario's rate"
+    )
+    simulate.add_argument("--scenario", help="default: LICENCEFLOW_SCENARIO")
+    simulate.add_argument(
+        "--speed", type=float, help="the business clock speed the service must be running at"
+    )
+    simulate.add_argument(
+        "--duration", type=float, default=30.0, help="business days to simulate (default 30)"
+    )
+    simulate.add_argument("--base-url", default="http://127.0.0.1:8000")
+    simulate.add_argument("--seed", type=int, help="default: the scenario's seed")
+    simulate.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    simulate.set_defaults(run=cmd_simulate)
 
     token = sub.add_parser("token", help="print a bearer token signed with the configured secret")
     token.add_argument("--sub", required=True)

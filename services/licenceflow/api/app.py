@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -12,12 +14,14 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from licenceflow import __version__
-from licenceflow.api import health, openapi, reference
+from licenceflow.api import clock, health, openapi, reference
 from licenceflow.api.applications import ApplicationController
 from licenceflow.api.auth import Authenticator
+from licenceflow.api.cursors import Cursors
 from licenceflow.api.dependencies import (
     provide_conn,
     provide_context,
+    provide_cursors,
     provide_principal,
     provide_tx,
 )
@@ -59,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
         app.state.pool = pool
         app.state.authenticator = Authenticator(settings)
+        app.state.cursors = Cursors(settings.jwt_secret)
         app.state.context = Context(
             clock=BusinessClock(anchor),
             calendar=WorkingCalendar(settings.holiday_country, settings.timezone),
@@ -80,9 +85,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
             app.state.relay.start()
             app.state.relay.kick()  # publish whatever an earlier process left behind
+        follower = asyncio.create_task(
+            clock.follow_stored_anchor(pool, lambda: app.state.context.clock)
+        )
         try:
             yield
         finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
             if app.state.relay is not None:
                 await app.state.relay.stop()
             if app.state.redis is not None:
@@ -94,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ApplicationController,
             LicenceController,
             reference.elements,
+            clock.business_clock,
             health.live,
             health.ready,
         ],
@@ -102,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),
             "context": Provide(provide_context, sync_to_thread=False),
+            "cursors": Provide(provide_cursors, sync_to_thread=False),
             "conn": Provide(provide_conn),
             "tx": Provide(provide_tx),
         },

@@ -10,8 +10,9 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
-from licenceflow.api import cursors, openapi
-from licenceflow.api.dependencies import etag, if_match, json_body, resource_id
+from licenceflow.api import openapi
+from licenceflow.api.cursors import Cursors
+from licenceflow.api.dependencies import etag, if_match, resource_id
 from licenceflow.api.schemas import (
     ApplicationPage,
     ApplicationResource,
@@ -24,12 +25,12 @@ from licenceflow.domain.applications import Application, Status
 from licenceflow.domain.elements import RARE_EARTHS
 from licenceflow.domain.errors import FieldProblem, InvalidFiling
 from licenceflow.domain.values import convert
+from licenceflow.store import events
 from licenceflow.store.applications import SORTS, ListQuery
 from licenceflow.store.pool import Connection
 from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context
 
-MAX_IDEMPOTENCY_KEY = 255
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, 1–200")]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description='"<version>" or *')]
 
@@ -60,10 +61,8 @@ class ApplicationController(Controller):
         context: NamedDependency[Context],
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[ApplicationResource]:
-        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-            raise InvalidFiling([FieldProblem(field="Idempotency-Key", message="1–255 characters")])
         created = await workflow.create(
-            tx, context, principal, await json_body(request), idempotency_key=idempotency_key
+            tx, context, principal, await request.body(), idempotency_key=idempotency_key
         )
         response = _one(created.application, context, 201)
         response.headers["Location"] = f"{self.path}/{created.application.id}"
@@ -89,6 +88,7 @@ class ApplicationController(Controller):
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         context: NamedDependency[Context],
+        cursors: NamedDependency[Cursors],
         status: Annotated[list[str] | None, QueryParameter(description="repeatable")] = None,
         element: FromQuery[str | None] = None,
         destination: FromQuery[str | None] = None,
@@ -144,7 +144,7 @@ class ApplicationController(Controller):
             context,
             principal,
             resource_id(application_id, "application"),
-            await json_body(request),
+            await request.body(),
             if_match=if_match(if_match_header),
         )
         return _one(app, context)
@@ -169,7 +169,7 @@ class ApplicationController(Controller):
             context,
             principal,
             resource_id(application_id, "application"),
-            await json_body(request),
+            await request.body(),
             if_match=if_match(if_match_header),
         )
         return _one(app, context)
@@ -181,13 +181,15 @@ class ApplicationController(Controller):
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         context: NamedDependency[Context],
+        cursors: NamedDependency[Cursors],
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
         id = resource_id(application_id, "application")
+        await workflow.get(conn, principal, id)  # 404 before anything else is read
         after = cursors.decode(cursor, str(id), int) if cursor else 0
-        stored = await workflow.timeline(conn, principal, id, after_seq=after, limit=limit + 1)
-        return event_page(stored, limit, str(id), context.calendar.tz)
+        stored = await events.timeline(conn, id, after_seq=after, limit=limit + 1)
+        return event_page(stored, limit, str(id), context.calendar.tz, cursors)
 
 
 def cursor_filters(query: ListQuery) -> dict[str, Any]:

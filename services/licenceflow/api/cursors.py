@@ -1,11 +1,13 @@
-"""Opaque keyset cursors: the last row's sort key, and a fingerprint of the query that made it,
-so that a cursor replayed with other filters or another order is refused (400)."""
+"""Opaque keyset cursors: the last row's sort key and a fingerprint of the query that made it,
+signed (HMAC-SHA256) so that only cursors this service gave out are accepted: one replayed with
+other filters or another order, or made up, is refused (400)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
+import hmac
 from typing import Any, TypeVar
 
 import msgspec
@@ -13,6 +15,7 @@ import msgspec
 from licenceflow.domain.errors import MalformedRequest
 
 T = TypeVar("T")
+_SIGNATURE_BYTES = 16
 
 
 class _Cursor(msgspec.Struct, array_like=True):
@@ -20,22 +23,34 @@ class _Cursor(msgspec.Struct, array_like=True):
     key: msgspec.Raw
 
 
-def fingerprint(query: Any) -> str:
+class Cursors:
+    """Encodes and checks cursors with a key of this deployment's own."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"licenceflow-cursor:" + secret.encode()).digest()
+
+    def encode(self, query: Any, key: Any) -> str:
+        body = msgspec.json.encode(
+            _Cursor(_fingerprint(query), msgspec.Raw(msgspec.json.encode(key)))
+        )
+        return base64.urlsafe_b64encode(self._sign(body) + body).rstrip(b"=").decode()
+
+    def decode(self, cursor: str, query: Any, key_type: type[T]) -> T:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (binascii.Error, ValueError):
+            raise MalformedRequest("the cursor is not one this service gave out") from None
+        signature, body = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
+        if not hmac.compare_digest(signature, self._sign(body)):
+            raise MalformedRequest("the cursor is not one this service gave out")
+        parsed = msgspec.json.decode(body, type=_Cursor)
+        if parsed.query != _fingerprint(query):
+            raise MalformedRequest("the cursor belongs to a list with other filters or order")
+        return msgspec.json.decode(parsed.key, type=key_type)
+
+    def _sign(self, body: bytes) -> bytes:
+        return hmac.new(self._key, body, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+
+def _fingerprint(query: Any) -> str:
     return hashlib.blake2s(msgspec.json.encode(query, order="sorted"), digest_size=8).hexdigest()
-
-
-def encode(query: Any, key: Any) -> str:
-    raw = msgspec.json.encode(_Cursor(fingerprint(query), msgspec.Raw(msgspec.json.encode(key))))
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def decode(cursor: str, query: Any, key_type: type[T]) -> T:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        parsed = msgspec.json.decode(raw, type=_Cursor)
-        key = msgspec.json.decode(parsed.key, type=key_type)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise MalformedRequest("the cursor is not one this service gave out") from None
-    if parsed.query != fingerprint(query):
-        raise MalformedRequest("the cursor belongs to a list with other filters or order")
-    return key

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from litestar import Request
 from litestar.datastructures import State
 
 from licenceflow.api.auth import Authenticator
+from licenceflow.api.cursors import Cursors
 from licenceflow.domain.access import Principal
-from licenceflow.domain.errors import MalformedRequest, NotFound
+from licenceflow.domain.errors import NotFound
 from licenceflow.store.pool import Connection, Pool
 from licenceflow.workflow.context import Context
-
-_json = msgspec.json.Decoder(float_hook=Decimal)  # JSON numbers stay exact: never floats
 
 
 def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
     authenticator: Authenticator = state.authenticator
     return authenticator.principal(request.headers.get("authorization"))
+
+
+def provide_cursors(state: State) -> Cursors:
+    cursors: Cursors = state.cursors
+    return cursors
 
 
 def provide_context(state: State) -> Context:
@@ -45,16 +47,6 @@ async def provide_tx(state: State) -> AsyncGenerator[Connection, None]:
             yield conn
         if state.relay is not None:
             state.relay.kick()
-
-
-async def json_body(request: Request[Any, Any, Any]) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        raise MalformedRequest("a JSON body is required")
-    try:
-        return _json.decode(raw)
-    except msgspec.DecodeError as error:
-        raise MalformedRequest(f"the body is not valid JSON: {error}") from None
 
 
 def resource_id(raw: str, kind: str) -> UUID:

@@ -10,8 +10,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
-from licenceflow.api import cursors, openapi
-from licenceflow.api.dependencies import etag, if_match, json_body, resource_id
+from licenceflow.api import openapi
+from licenceflow.api.cursors import Cursors
+from licenceflow.api.dependencies import etag, if_match, resource_id
 from licenceflow.api.licence_schemas import LicencePage, LicenceResource, licence_resource
 from licenceflow.api.schemas import EventPage, event_page
 from licenceflow.domain.access import Principal
@@ -63,6 +64,7 @@ class LicenceController(Controller):
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         context: NamedDependency[Context],
+        cursors: NamedDependency[Cursors],
         status: Annotated[list[str] | None, QueryParameter(description="repeatable")] = None,
         kind: Annotated[
             list[str] | None, QueryParameter(description="standard | temporary")
@@ -113,9 +115,15 @@ class LicenceController(Controller):
         principal: NamedDependency[Principal],
         tx: NamedDependency[Connection],
         context: NamedDependency[Context],
+        if_match_header: IfMatch = None,
     ) -> Response[LicenceResource]:
         shipped = await workflow.ship(
-            tx, context, principal, resource_id(licence_id, "licence"), await json_body(request)
+            tx,
+            context,
+            principal,
+            resource_id(licence_id, "licence"),
+            await request.body(),
+            if_match=if_match(if_match_header),
         )
         return _one(shipped.view, context, 200 if shipped.replayed else 201)
 
@@ -139,7 +147,7 @@ class LicenceController(Controller):
             context,
             principal,
             resource_id(licence_id, "licence"),
-            await json_body(request),
+            await request.body(),
             if_match=if_match(if_match_header),
         )
         return _one(view, context)
@@ -151,11 +159,12 @@ class LicenceController(Controller):
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         context: NamedDependency[Context],
+        cursors: NamedDependency[Cursors],
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
         id = resource_id(licence_id, "licence")
+        await workflow.get(conn, principal, id)  # 404 before anything else is read
         after = cursors.decode(cursor, str(id), int) if cursor else 0
-        await workflow.get(conn, principal, id)
         stored = await events.timeline(conn, id, after_seq=after, limit=limit + 1)
-        return event_page(stored, limit, str(id), context.calendar.tz)
+        return event_page(stored, limit, str(id), context.calendar.tz, cursors)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from licenceflow.api import cursors
+from licenceflow.api.cursors import Cursors
 from licenceflow.clock import WorkingCalendar
 from licenceflow.domain.applications import Application, Decision, progress
 from licenceflow.domain.audit import Event
@@ -83,7 +83,9 @@ def application_resource(
     )
 
 
-def event_page(stored: list[StoredEvent], limit: int, scope: str, tz: ZoneInfo) -> EventPage:
+def event_page(
+    stored: list[StoredEvent], limit: int, scope: str, tz: ZoneInfo, cursors: Cursors
+) -> EventPage:
     """A page of `limit` events from `stored` (fetched with one extra to know if more follow)."""
     items, more = stored[:limit], len(stored) > limit
     next_cursor = cursors.encode(scope, items[-1].seq) if more else None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from licenceflow.domain.audit import Actor, Role
-from licenceflow.domain.errors import Forbidden
+from licenceflow.domain.errors import Forbidden, NotFound
 from licenceflow.domain.values import Value
 
 MEMBER_ROLES = frozenset({Role.EXPORTER, Role.VIEWER})
+WRITER_ROLES = frozenset({Role.EXPORTER, Role.OFFICER})
 
 
 class Principal(Value, frozen=True, kw_only=True):
@@ -31,6 +32,17 @@ class Principal(Value, frozen=True, kw_only=True):
             if role in allowed:
                 return Actor(sub=self.sub, role=role)
         raise Forbidden(f"none of the roles {sorted(self.roles)} may {doing}")
+
+    def reach(self, actor: Actor, owner_org: str, what: str) -> None:
+        """Officers act on every organisation's resources; a member acts only on its own: for
+        another's, `NotFound`, as if it did not exist (a token may carry both kinds of role)."""
+        if actor.role is not Role.OFFICER and owner_org != self.org:
+            raise NotFound(f"no {what}")
+
+    def require_writer(self) -> None:
+        """Viewers only read: refuse before even reading what they sent."""
+        if not self.roles & WRITER_ROLES:
+            raise Forbidden("a viewer may only read")
 
     def require(self, role: Role, doing: str) -> Actor:
         if role not in self.roles:

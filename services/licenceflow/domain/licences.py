@@ -269,8 +269,28 @@ def apply(
     return _transition(licence, rule.to, action, actor, now, reason=command.reason)
 
 
-def drawn_lines(request: ShipmentRequest) -> tuple[ShippedLine, ...]:
-    """The shipment's lines as recorded: quantities at 3 decimals (compare replays by these)."""
+def drawn_lines(licence: Licence, request: ShipmentRequest) -> tuple[ShippedLine, ...]:
+    """The shipment's lines as they would be recorded (quantities at 3 decimals), or
+    `InvalidFiling` naming each line that is not a positive amount of a line of this licence."""
+    known = {line.line for line in licence.lines}
+    problems: list[FieldProblem] = []
+    seen: set[int] = set()
+    for index, shipped in enumerate(request.lines):
+        at = f"lines[{index}]"
+        if shipped.line not in known:
+            problems.append(FieldProblem(field=f"{at}.line", message="no such licence line"))
+        if shipped.line in seen:
+            problems.append(FieldProblem(field=f"{at}.line", message="line listed twice"))
+        seen.add(shipped.line)
+        if not (has_places(shipped.quantity_kg, QUANTITY_PLACES) and shipped.quantity_kg > 0):
+            problems.append(
+                FieldProblem(
+                    field=f"{at}.quantity_kg",
+                    message=f"a positive number of kg with at most {QUANTITY_PLACES} decimals",
+                )
+            )
+    if problems:
+        raise InvalidFiling(problems)
     return tuple(
         ShippedLine(line=s.line, quantity_kg=s.quantity_kg.quantize(KG)) for s in request.lines
     )
@@ -285,26 +305,8 @@ def ship(
     """
     if not may_take(Action.SHIP, actor.role):
         raise Forbidden(f"role '{actor.role}' may not ship against a licence")
+    drawn = drawn_lines(licence, request)
     by_line = {line.line: line for line in licence.lines}
-    problems: list[FieldProblem] = []
-    seen: set[int] = set()
-    for index, shipped in enumerate(request.lines):
-        at = f"lines[{index}]"
-        if shipped.line not in by_line:
-            problems.append(FieldProblem(field=f"{at}.line", message="no such licence line"))
-        if shipped.line in seen:
-            problems.append(FieldProblem(field=f"{at}.line", message="line listed twice"))
-        seen.add(shipped.line)
-        amount = shipped.quantity_kg
-        if not (has_places(amount, QUANTITY_PLACES) and amount > 0):
-            problems.append(
-                FieldProblem(
-                    field=f"{at}.quantity_kg",
-                    message=f"a positive number of kg with at most {QUANTITY_PLACES} decimals",
-                )
-            )
-    if problems:
-        raise InvalidFiling(problems)
     if licence.status is not Status.ACTIVE:
         raise LicenceNotUsable(f"the licence is {licence.status}")
     if not licence.valid_from <= request.shipped_on <= licence.valid_until:
@@ -312,7 +314,6 @@ def ship(
             f"shipped on {request.shipped_on}, outside the validity "
             f"{licence.valid_from} – {licence.valid_until}"
         )
-    drawn = drawn_lines(request)
     for shipped in drawn:
         remaining = by_line[shipped.line].remaining_kg
         if shipped.quantity_kg > remaining:

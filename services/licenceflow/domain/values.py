@@ -4,11 +4,12 @@ of decoded JSON into those values with each failure named by its field path."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
 
-from licenceflow.domain.errors import FieldProblem, InvalidFiling
+from licenceflow.domain.errors import FieldProblem, InvalidFiling, MalformedRequest
 
 T = TypeVar("T")
 
@@ -27,6 +28,19 @@ def convert(data: Any, type_: type[T], *, at: str = "") -> T:
         return msgspec.convert(data, type_)
     except msgspec.ValidationError as error:
         raise InvalidFiling([problem_of(error, at)]) from None
+
+
+_json = msgspec.json.Decoder(float_hook=Decimal)  # JSON numbers stay exact: never floats
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as decoded JSON; `MalformedRequest` if it is empty or not JSON."""
+    if not raw.strip():
+        raise MalformedRequest("a JSON body is required")
+    try:
+        return _json.decode(raw)
+    except msgspec.DecodeError as error:
+        raise MalformedRequest(f"the body is not valid JSON: {error}") from None
 
 
 def as_object(body: Any) -> dict[str, Any]:

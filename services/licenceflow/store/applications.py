@@ -30,9 +30,10 @@ _COLUMNS = """id, org, reference, status, version, filing, created_by, created_a
 
 
 def _visible(org: str, officer: str) -> str:
-    """Members see their organisation's applications, officers every one but drafts; the
-    arguments are the placeholders carrying the member's org and the officer flag."""
-    return f"(org = {org} OR ({officer} AND status <> 'draft'))"
+    """Members see their organisation's applications, officers every one ever filed (a draft,
+    even one withdrawn, never reached them); the arguments are the placeholders carrying the
+    member's org and the officer flag."""
+    return f"(org = {org} OR ({officer} AND submitted_at IS NOT NULL))"
 
 
 # Written on every insert and update: the read columns and those derived from the filing.

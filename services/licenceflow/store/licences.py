@@ -150,7 +150,7 @@ async def renewals(
     rows = await conn.fetch(
         """SELECT renews_licence_id, id FROM applications
            WHERE renews_licence_id = ANY($1::uuid[])
-             AND (org = $2 OR ($3 AND status <> 'draft'))
+             AND (org = $2 OR ($3 AND submitted_at IS NOT NULL))
            ORDER BY created_at, id""",
         list(licence_ids),
         who.org,

@@ -14,18 +14,18 @@ import logging
 import os
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from celery import Task, shared_task
 from celery.signals import task_postrun
 
 from licenceflow.domain.access import Principal
-from licenceflow.domain.applications import Status
+from licenceflow.domain.applications import Application, Status
 from licenceflow.domain.audit import Role
 from licenceflow.domain.elements import any_controlled
-from licenceflow.domain.errors import Conflict, StaleVersion
 from licenceflow.simulation import model
 from licenceflow.store import applications as store
 from licenceflow.store import outbox
@@ -33,6 +33,7 @@ from licenceflow.store.applications import Visibility
 from licenceflow.store.pool import Connection
 from licenceflow.workers.runtime import Runtime, runtime
 from licenceflow.workflow import applications as workflow
+from licenceflow.workflow.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -60,24 +61,20 @@ def pause_point(name: str) -> None:
         time.sleep(3600)
 
 
-async def work(
-    rt: Runtime, desk: model.Desk, application_id: UUID, task_id: str, published_at: str | None
-) -> str:
+async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
+    """One officer's turn at one application: decide, hold the slot for the service time, act."""
     started = _now()
     scenario = rt.scenario
     async with rt.pool.acquire() as conn:
-        app = await store.get(conn, application_id, OFFICERS)
-        if app is None or app.status not in WORKS_ON[desk]:
-            log.info(
-                "%s: %s is %s; nothing to do",
-                desk,
-                application_id,
-                app.status if app else "unknown",
-            )
+        app = await store.get(conn, job.application_id, OFFICERS)
+        if app is None or await _done_already(conn, app, desk, job):
             return "skipped"
-        rng = model.rng_for(scenario, app.id, desk, app.version)
+        ctx = await rt.context(conn)
+        begun = ctx.clock.now()
+        rng = model.rng_for(scenario, app.id, desk, job.trigger_seq)
         if desk == "intake":
-            controlled = any_controlled(app.filing.symbols(), rt.calendar.date_of(started))
+            today = rt.calendar.date_of(begun)
+            controlled = any_controlled(app.filing.symbols(), today)
             decision = model.decide_intake(scenario, app.filing, controlled=controlled, rng=rng)
         else:
             decision = model.decide_review(
@@ -87,64 +84,118 @@ async def work(
                 asked_before=await _asked_before(conn, app.id),
                 rng=rng,
             )
-        ctx = await rt.context(conn)
-        begun = ctx.clock.now()
-        done_at = model.business_end(scenario, begun, decision.service_days, rt.calendar)
-        speed = ctx.clock.anchor.speed
-        if speed > 0:  # the officer works on the case: the slot is held for the service time
-            await asyncio.sleep((done_at - begun).total_seconds() / speed)
-        officer = Principal(
-            sub=f"desk:{desk}:{socket.gethostname()}",
-            org="authority",
-            roles=frozenset({Role.OFFICER}),
-        )
-        try:
-            async with conn.transaction():
-                ctx = await rt.context(conn)
-                version = app.version
-                if desk == "review" and app.status is Status.SUBMITTED:
-                    accepted = await workflow.act(
-                        conn,
-                        ctx,
-                        officer,
-                        app.id,
-                        {"action": "accept"},
-                        if_match=frozenset({version}),
-                    )
-                    version = accepted.version
-                decided = await workflow.act(
-                    conn, ctx, officer, app.id, _body(decision), if_match=frozenset({version})
+        if not job.served:
+            done_at = model.business_end(scenario, begun, decision.service_days, rt.calendar)
+            hold = _real_seconds(done_at - begun, ctx.clock.anchor.speed)
+            if hold > rt.settings.broker_visibility_timeout / 2:
+                # Longer than a task may stay unacknowledged: park the file until its service
+                # time is over, and free the slot (the relay hands it back when due).
+                async with conn.transaction():
+                    await _follow_up(conn, ctx, desk, app.id, job.trigger_seq, done_at, True)
+                log.info("%s: %s parked until %s", desk, app.id, done_at.isoformat())
+                return "parked"
+            await asyncio.sleep(hold)  # the officer works on the case: the slot is held
+        async with conn.transaction():
+            locked = await store.get(conn, app.id, OFFICERS, for_update=True)
+            if locked is None or await _done_already(conn, locked, desk, job):
+                return "skipped"  # a duplicate or the exporter got there first: write nothing
+            ctx = await rt.context(conn)
+            officer = _officer(desk)
+            if desk == "review" and locked.status is Status.SUBMITTED:
+                await workflow.act(conn, ctx, officer, app.id, b'{"action": "accept"}')
+            decided = await workflow.act(
+                conn, ctx, officer, app.id, msgspec.json.encode(_body(decision))
+            )
+            if decision.follow_up_days is not None:  # a referral: decide again when it is over
+                later = model.business_end(
+                    scenario, ctx.clock.now(), decision.follow_up_days, rt.calendar
                 )
-                if decision.follow_up_days is not None:
-                    await outbox.add(
-                        conn,
-                        "authority.review",
-                        {"application_id": str(app.id)},
-                        created_at=ctx.clock.now(),
-                        available_at=model.business_end(
-                            scenario, ctx.clock.now(), decision.follow_up_days, rt.calendar
-                        ),
-                    )
-                await conn.execute(
-                    """INSERT INTO authority_runs (application_id, desk, task_id, worker, outcome,
-                           published_at, started_at, finished_at)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                    app.id,
-                    desk,
-                    task_id,
-                    officer.sub,
-                    decision.action,
-                    datetime.fromisoformat(published_at) if published_at else None,
-                    started,
-                    _now(),
+                await _follow_up(
+                    conn, ctx, "review", app.id, await _last_seq(conn, app.id), later, False
                 )
-        except (Conflict, StaleVersion) as refused:  # someone acted meanwhile: write nothing
-            log.info("%s: %s changed while worked on (%s); nothing written", desk, app.id, refused)
-            return "skipped"
+            await conn.execute(
+                """INSERT INTO authority_runs (application_id, desk, task_id, worker, outcome,
+                       published_at, started_at, finished_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                app.id,
+                desk,
+                job.task_id,
+                officer.sub,
+                decision.action,
+                job.published_at,
+                started,
+                _now(),
+            )
     await rt.relay_after_commit()
     pause_point("after-commit")
     log.info("%s: %s → %s (%s)", desk, app.id, decided.status, decision.action)
     return decision.action
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """What a task carries: the application, the event that asked for this desk's work (a task
+    is void once an officer acted after it), and whether the service time was already spent."""
+
+    application_id: UUID
+    trigger_seq: int
+    task_id: str
+    published_at: datetime | None = None
+    served: bool = False
+
+
+async def _done_already(conn: Connection, app: Application, desk: model.Desk, job: Job) -> bool:
+    """Whether this task is void: the application left the desk's statuses, or an officer acted
+    on it after the event that queued the task (this task ran already, or a duplicate did)."""
+    if app.status not in WORKS_ON[desk]:
+        log.info("%s: %s is %s; nothing to do", desk, app.id, app.status)
+        return True
+    acted: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM events
+                          WHERE stream_id = $1 AND seq > $2 AND actor_role = 'officer')""",
+        app.id,
+        job.trigger_seq,
+    )
+    if acted:
+        log.info("%s: %s was acted on after event %d; nothing to do", desk, app.id, job.trigger_seq)
+    return acted
+
+
+async def _follow_up(
+    conn: Connection,
+    ctx: Context,
+    desk: model.Desk,
+    application_id: UUID,
+    trigger_seq: int,
+    due: datetime,
+    served: bool,
+) -> None:
+    await outbox.add(
+        conn,
+        f"authority.{desk}",
+        {"application_id": str(application_id), "event_seq": trigger_seq, "served": served},
+        created_at=ctx.clock.now(),
+        available_at=due,
+    )
+
+
+async def _last_seq(conn: Connection, application_id: UUID) -> int:
+    seq: int = await conn.fetchval(
+        "SELECT max(seq) FROM events WHERE stream_id = $1", application_id
+    )
+    return seq
+
+
+def _officer(desk: model.Desk) -> Principal:
+    return Principal(
+        sub=f"desk:{desk}:{socket.gethostname()}",
+        org="authority",
+        roles=frozenset({Role.OFFICER}),
+    )
+
+
+def _real_seconds(business: timedelta, speed: float) -> float:
+    """Real seconds for a business duration; a fixed clock (speed 0) takes no time at all."""
+    return business.total_seconds() / speed if speed > 0 else 0.0
 
 
 async def _asked_before(conn: Connection, application_id: UUID) -> bool:
@@ -166,18 +217,18 @@ def _body(decision: model.Decision) -> dict[str, Any]:
     return body
 
 
+def _job(task: Task[Any, Any], kwargs: dict[str, Any]) -> Job:
+    return msgspec.convert(kwargs | {"task_id": str(task.request.id)}, Job, strict=False)
+
+
 @shared_task(bind=True, name="licenceflow.authority.intake")
-def intake(self: Task[Any, Any], application_id: str, published_at: str | None = None) -> str:
-    return runtime().run(
-        work(runtime(), "intake", UUID(application_id), str(self.request.id), published_at)
-    )
+def intake(self: Task[Any, Any], /, **kwargs: Any) -> str:
+    return runtime().run(work(runtime(), "intake", _job(self, kwargs)))
 
 
 @shared_task(bind=True, name="licenceflow.authority.review")
-def review(self: Task[Any, Any], application_id: str, published_at: str | None = None) -> str:
-    return runtime().run(
-        work(runtime(), "review", UUID(application_id), str(self.request.id), published_at)
-    )
+def review(self: Task[Any, Any], /, **kwargs: Any) -> str:
+    return runtime().run(work(runtime(), "review", _job(self, kwargs)))
 
 
 @task_postrun.connect

@@ -78,6 +78,8 @@ async def relay_due(
             if target is not None:
                 kwargs = {
                     "application_id": row.payload["application_id"],
+                    "trigger_seq": row.payload["event_seq"],
+                    "served": row.payload.get("served", False),
                     "published_at": datetime.now(UTC).isoformat(),
                 }
                 try:

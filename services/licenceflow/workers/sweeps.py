@@ -84,28 +84,47 @@ async def relay_outbox(rt: Runtime) -> int:
 async def reconcile(rt: Runtime) -> int:
     """Re-queue the authority's work when the broker lost its queues.
 
-    A Redis restarted without persistence comes back empty: the epoch key this sweep keeps there
-    is gone too. Then every application a desk still has to act on, and with no follow-up waiting
-    in the outbox, gets a fresh task through the outbox. Tasks are idempotent: one that survived
-    the restart and its duplicate decide once."""
+    The reconciler keeps the same random mark in Redis and in PostgreSQL. A Redis restarted
+    without persistence comes back without it: then every application a desk still has to act
+    on, and with no follow-up waiting in the outbox, gets a fresh task through the outbox. A task
+    that survived anyway and its duplicate decide once (a task is void once an officer acted)."""
     if rt.settings.authority != "simulated":
         return 0
-    if await rt.redis.set(EPOCH_KEY, uuid.uuid4().hex, nx=True) is None:
-        return 0  # the key survived: so did the queues
+    in_redis = await rt.redis.get(EPOCH_KEY)
     async with rt.pool.acquire() as conn, conn.transaction():
         if not await _claim(conn, "reconcile"):
             return 0
-        ctx = await rt.context(conn)
-        pending = await applications_store.pending_ids(conn, limit=RECONCILE_LIMIT)
-        waiting = await outbox.pending_for(conn, [str(id) for id, _, _ in pending])
+        in_postgres = await conn.fetchval("SELECT epoch FROM broker_epoch FOR UPDATE")
+        if in_redis is not None and in_redis == (in_postgres or "").encode():
+            return 0  # the mark survived: so did the queues
+        epoch = uuid.uuid4().hex
+        await conn.execute(
+            """INSERT INTO broker_epoch (epoch) VALUES ($1)
+               ON CONFLICT (singleton) DO UPDATE SET epoch = excluded.epoch""",
+            epoch,
+        )
         requeued = 0
-        for id, status, _ in pending:
-            if str(id) in waiting:
-                continue
-            topic = "authority.intake" if status is Status.SUBMITTED else "authority.review"
-            await outbox.add(conn, topic, {"application_id": str(id)}, created_at=ctx.clock.now())
-            requeued += 1
-    log.warning("sweep reconcile: the broker's queues were lost; %d tasks re-queued", requeued)
+        if in_postgres is not None:  # not the first run: the broker lost what it held
+            requeued = await _requeue_pending(conn, await rt.context(conn))
+    await rt.redis.set(EPOCH_KEY, epoch)
+    if requeued:
+        log.warning("sweep reconcile: the broker lost its queues; %d tasks re-queued", requeued)
+    return requeued
+
+
+async def _requeue_pending(conn: Connection, ctx: Context) -> int:
+    pending = await applications_store.pending_ids(conn, limit=RECONCILE_LIMIT)
+    waiting = await outbox.pending_for(conn, [str(id) for id, _, _ in pending])
+    requeued = 0
+    for id, status, _ in pending:
+        if str(id) in waiting:
+            continue
+        topic = "authority.intake" if status is Status.SUBMITTED else "authority.review"
+        seq = await conn.fetchval("SELECT max(seq) FROM events WHERE stream_id = $1", id)
+        await outbox.add(
+            conn, topic, {"application_id": str(id), "event_seq": seq}, created_at=ctx.clock.now()
+        )
+        requeued += 1
     return requeued
 
 

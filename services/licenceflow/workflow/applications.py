@@ -27,16 +27,16 @@ from licenceflow.domain.errors import (
     StaleVersion,
 )
 from licenceflow.domain.filing import Filing
-from licenceflow.domain.values import as_object, convert
+from licenceflow.domain.values import as_object, convert, parse_json
 from licenceflow.store import applications as store
 from licenceflow.store import events, idempotency
-from licenceflow.store.events import StoredEvent
 from licenceflow.store.pool import Connection
 from licenceflow.workflow import licences
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.patches import merge_patch
 
 STREAM = "application"
+MAX_IDEMPOTENCY_KEY = 255
 SWEEP_BATCH = 200
 APPROVALS = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED})
 _snapshot = msgspec.json.Decoder(Application)
@@ -55,11 +55,14 @@ async def create(
     conn: Connection,
     ctx: Context,
     principal: Principal,
-    body: Any,
+    raw: bytes,
     *,
     idempotency_key: str | None = None,
 ) -> Created:
     actor = principal.require(Role.EXPORTER, "file applications")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidFiling([FieldProblem(field="Idempotency-Key", message="1–255 characters")])
+    body = parse_json(raw)
     fields = as_object(body)
     submit = convert(fields.pop("submit", False), bool, at="submit")
     filing = await _valid_filing(conn, ctx, principal, convert(fields, Filing))
@@ -120,15 +123,17 @@ async def act(
     ctx: Context,
     principal: Principal,
     id: UUID,
-    body: Any,
+    raw: bytes,
     *,
     if_match: frozenset[int] | None = None,
 ) -> Application:
     """Take the action the body names; `if_match` (versions) makes it conditional."""
     app = await _locked(conn, principal, id)
-    fields = as_object(body)
+    principal.require_writer()
+    fields = as_object(parse_json(raw))
     action = convert(fields.get("action"), Action, at="action")
     actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), action)
+    principal.reach(actor, app.org, f"application {id}")
     command: ActionCommand = convert(fields, ActionCommand)  # type: ignore[arg-type]
     _require_version(app, if_match)
     transition = domain.apply(app, command, actor, ctx.clock.now(), ctx.calendar)
@@ -144,14 +149,15 @@ async def edit(
     ctx: Context,
     principal: Principal,
     id: UUID,
-    patch: Any,
+    raw: bytes,
     *,
     if_match: frozenset[int] | None = None,
 ) -> Application:
     """Apply a JSON merge patch to a draft's filing (`lines` are replaced whole)."""
     app = await _locked(conn, principal, id)
     actor = principal.acting_as(domain.ACTION_ROLES[Action.EDIT], "edit drafts")
-    fields = as_object(patch)
+    principal.reach(actor, app.org, f"application {id}")
+    fields = as_object(parse_json(raw))
     if "submit" in fields:
         raise InvalidFiling(
             [FieldProblem(field="submit", message="submit with the `submit` action, not a PATCH")]
@@ -161,13 +167,6 @@ async def edit(
     _require_version(app, if_match)
     transition = domain.apply(app, Edit(filing=filing), actor, ctx.clock.now(), ctx.calendar)
     return await _save(conn, app, transition)
-
-
-async def timeline(
-    conn: Connection, principal: Principal, id: UUID, *, after_seq: int, limit: int
-) -> list[StoredEvent]:
-    await get(conn, principal, id)
-    return await events.timeline(conn, id, after_seq=after_seq, limit=limit)
 
 
 async def page(

@@ -14,7 +14,7 @@ from licenceflow.domain.applications import Application, Approve, Status
 from licenceflow.domain.audit import SYSTEM_ACTOR, Actor
 from licenceflow.domain.errors import FieldProblem, InvalidFiling, NotFound, StaleVersion
 from licenceflow.domain.licences import Licence, LicenceCommand, Shipment, ShipmentRequest
-from licenceflow.domain.values import as_object, convert
+from licenceflow.domain.values import as_object, convert, parse_json
 from licenceflow.store import events
 from licenceflow.store import licences as store
 from licenceflow.store.applications import Visibility
@@ -98,17 +98,18 @@ async def act(
     ctx: Context,
     principal: Principal,
     id: UUID,
-    body: Any,
+    raw: bytes,
     *,
     if_match: frozenset[int] | None = None,
 ) -> LicenceView:
     licence = await _locked(conn, principal, id)
-    fields = as_object(body)
+    principal.require_writer()
+    fields = as_object(parse_json(raw))
     action = convert(fields.get("action"), domain.Action, at="action")
     actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), f"{action} a licence")
+    principal.reach(actor, licence.org, f"licence {id}")
     command: LicenceCommand = convert(fields, LicenceCommand)  # type: ignore[arg-type]
-    if if_match is not None and licence.version not in if_match:
-        raise StaleVersion(f"If-Match does not match the current version {licence.version}")
+    _require_version(licence, if_match)
     now = ctx.clock.now()
     transition = domain.apply(licence, command, actor, now, ctx.calendar.date_of(now))
     await _save(conn, licence, transition)
@@ -116,23 +117,28 @@ async def act(
 
 
 async def ship(
-    conn: Connection, ctx: Context, principal: Principal, id: UUID, body: Any
+    conn: Connection,
+    ctx: Context,
+    principal: Principal,
+    id: UUID,
+    raw: bytes,
+    *,
+    if_match: frozenset[int] | None = None,
 ) -> Shipped:
     """Record a shipment; the same reference with the same lines is a replay, not a second draw."""
     licence = await _locked(conn, principal, id)
     actor = principal.acting_as(domain.ACTION_ROLES[domain.Action.SHIP], "ship")
-    request = convert(as_object(body), ShipmentRequest)
+    principal.reach(actor, licence.org, f"licence {id}")
+    request = convert(as_object(parse_json(raw)), ShipmentRequest)
+    drawn = domain.drawn_lines(licence, request)
     earlier = await store.find_shipment(conn, licence.id, request.shipment_ref)
     if earlier is not None:
-        same = (earlier.shipped_on, earlier.lines) == (
-            request.shipped_on,
-            domain.drawn_lines(request),
-        )
-        if not same:
+        if (earlier.shipped_on, earlier.lines) != (request.shipped_on, drawn):
             raise domain.ShipmentRefConflict(
                 f"shipment {request.shipment_ref} was recorded with other lines or date"
             )
         return Shipped(await get(conn, principal, id), replayed=True)
+    _require_version(licence, if_match)
     transition, shipment = domain.ship(licence, request, actor, ctx.clock.now())
     await _save(conn, licence, transition)
     await store.record_shipment(conn, licence.id, shipment)
@@ -164,6 +170,11 @@ async def _locked(conn: Connection, principal: Principal, id: UUID) -> Licence:
     if licence is None:
         raise NotFound(f"no licence {id}")
     return licence
+
+
+def _require_version(licence: Licence, if_match: frozenset[int] | None) -> None:
+    if if_match is not None and licence.version not in if_match:
+        raise StaleVersion(f"If-Match does not match the current version {licence.version}")
 
 
 async def _save(conn: Connection, before: Licence, transition: domain.Transition) -> None:

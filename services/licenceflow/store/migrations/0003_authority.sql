@@ -18,3 +18,10 @@ CREATE TABLE authority_runs (
 );
 CREATE INDEX authority_runs_application ON authority_runs (application_id);
 CREATE INDEX authority_runs_task ON authority_runs (task_id);
+
+-- The reconciler's mark of the broker's contents: a Redis that comes back without it lost its
+-- queues (see workers/sweeps.py).
+CREATE TABLE broker_epoch (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    epoch     text NOT NULL
+);

@@ -1,0 +1,180 @@
+"""Simulated compliance teams: file synthetic applications through the HTTP API at the
+scenario's arrival rate (Poisson, on the business clock), answer requests for information after
+the scenario's delay (or let some lapse), and summarise what became of their filings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import msgspec
+
+from licenceflow.clock import WorkingCalendar
+from licenceflow.simulation import generator, model
+from licenceflow.simulation.scenarios import Scenario
+
+log = logging.getLogger(__name__)
+
+ORGS = ("sim-baotou", "sim-ganzhou", "sim-ningbo")
+POLL_SECONDS = 0.5
+DECIDED = ("approved", "temporarily_approved", "rejected")
+
+
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
+    scenario: str
+    filed: int
+    decided: dict[str, int]
+    withdrawn: int
+    pending: int
+    mean_wait_working_days: float | None
+    p90_wait_working_days: float | None
+
+
+@dataclass
+class Exporters:
+    """The simulated compliance teams of one run."""
+
+    base_url: str
+    scenario: Scenario
+    tokens: dict[str, str]  # org → exporter token
+    calendar: WorkingCalendar
+    seed: int
+    filed: dict[str, str] = field(default_factory=dict)  # application id → org
+    answered: set[str] = field(default_factory=set)
+    failures: int = 0
+    answering: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def run(self, http: httpx.AsyncClient, business_days: float) -> Summary:
+        clock = (await http.get("/v1/clock", headers=self._auth(ORGS[0]))).json()
+        speed = float(clock["speed"])
+        if speed <= 0:
+            raise SystemExit("the service's business clock is fixed (speed 0): nothing would move")
+        start = datetime.fromisoformat(clock["now"])
+        end = model.business_end(self.scenario, start, business_days, self.calendar)
+        real_seconds = (end - start).total_seconds() / speed
+        log.info(
+            "simulating %s: %.1f days of business time in %.0f s real",
+            self.scenario.name,
+            business_days,
+            real_seconds,
+        )
+        answering = asyncio.create_task(self._answer_requests(http, speed))
+        try:
+            await self._file_arrivals(http, start, end, speed)
+        finally:
+            answering.cancel()
+        return await self.summary(http)
+
+    async def _file_arrivals(
+        self, http: httpx.AsyncClient, start: datetime, end: datetime, speed: float
+    ) -> None:
+        """Poisson arrivals at `per_day` per day of the scenario's clock."""
+        rng = random.Random(self.seed)
+        loop = asyncio.get_running_loop()
+        t0, at, offset = loop.time(), start, 0.0
+        pending: set[asyncio.Task[None]] = set()
+        while True:
+            offset += rng.expovariate(self.scenario.arrivals.per_day)
+            at = model.business_end(self.scenario, start, offset, self.calendar)
+            if at >= end:
+                break
+            await asyncio.sleep(max(0.0, t0 + (at - start).total_seconds() / speed - loop.time()))
+            body = generator.application(self.scenario.mix, rng, self.calendar.date_of(at))
+            task = asyncio.create_task(self._file(http, rng.choice(ORGS), body))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.sleep(max(0.0, t0 + (end - start).total_seconds() / speed - loop.time()))
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _file(self, http: httpx.AsyncClient, org: str, body: dict[str, Any]) -> None:
+        try:
+            response = await http.post("/v1/applications", json=body, headers=self._auth(org))
+        except httpx.HTTPError as error:
+            self.failures += 1
+            log.warning("filing failed: %r", error)
+            return
+        if response.status_code != 201:
+            self.failures += 1
+            log.warning("filing refused: %s %s", response.status_code, response.text[:300])
+            return
+        self.filed[response.json()["id"]] = org
+
+    async def _answer_requests(self, http: httpx.AsyncClient, speed: float) -> None:
+        rng = random.Random(self.seed + 1)
+        while True:
+            for org in ORGS:
+                try:
+                    waiting = await http.get(
+                        "/v1/applications?status=info_requested&limit=200",
+                        headers=self._auth(org),
+                    )
+                    items = waiting.json()["items"] if waiting.status_code == 200 else []
+                except httpx.HTTPError:
+                    items = []
+                for item in items:
+                    if item["id"] in self.answered:
+                        continue
+                    self.answered.add(item["id"])
+                    if rng.random() < self.scenario.exporters.answer_share:
+                        days = self.scenario.exporters.answer.sample(rng)
+                        task = asyncio.create_task(self._answer(http, org, item["id"], days, speed))
+                        self.answering.add(task)
+                        task.add_done_callback(self.answering.discard)
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _answer(
+        self, http: httpx.AsyncClient, org: str, app_id: str, days: float, speed: float
+    ) -> None:
+        now = datetime.fromisoformat(
+            (await http.get("/v1/clock", headers=self._auth(org))).json()["now"]
+        )
+        later = model.business_end(self.scenario, now, days, self.calendar)
+        await asyncio.sleep((later - now).total_seconds() / speed)
+        await http.post(
+            f"/v1/applications/{app_id}/actions",
+            json={"action": "respond", "response": "Certificates and contract copy attached"},
+            headers=self._auth(org),
+        )
+
+    async def summary(self, http: httpx.AsyncClient) -> Summary:
+        statuses: Counter[str] = Counter()
+        waits: list[float] = []
+        for app_id, org in self.filed.items():
+            response = await http.get(f"/v1/applications/{app_id}", headers=self._auth(org))
+            app = response.json()
+            statuses[app["status"]] += 1
+            if app["status"] in DECIDED and app["submitted_at"] and app["decided_at"]:
+                waits.append(self._working_days(app["submitted_at"], app["decided_at"]))
+        waits.sort()
+        return Summary(
+            scenario=self.scenario.name,
+            filed=len(self.filed),
+            decided={s: statuses[s] for s in DECIDED},
+            withdrawn=statuses["withdrawn"],
+            pending=sum(
+                statuses[s] for s in ("submitted", "under_review", "info_requested", "delayed")
+            ),
+            mean_wait_working_days=round(statistics.fmean(waits), 2) if waits else None,
+            p90_wait_working_days=round(waits[int(0.9 * (len(waits) - 1))], 2) if waits else None,
+        )
+
+    def _working_days(self, start: str, end: str) -> float:
+        first, last = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        if self.scenario.clock == "continuous":
+            return (last - first) / timedelta(days=1)
+        return float(
+            self.calendar.working_days_between(
+                self.calendar.date_of(first), self.calendar.date_of(last)
+            )
+        )
+
+    def _auth(self, org: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[org]}"}

@@ -1,0 +1,101 @@
+"""Authority tasks are idempotent and survive the deadline sweep: run in-process against the
+real database (the clock fixed, so no service time is spent)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
+from licenceflow.config import Settings
+from licenceflow.store.pool import Connection
+from licenceflow.workers import authority
+from licenceflow.workers.celery_app import create_celery
+from licenceflow.workers.runtime import Runtime
+from licenceflow.workflow import applications
+from licenceflow.workflow.context import Context
+from tests.integration.conftest import SHANGHAI, Tokens, application_body
+
+
+async def run_task(settings: Settings, desk: authority.model.Desk, job: authority.Job) -> str:
+    """A worker process's turn, in a thread with its own loop and pool (as a worker has)."""
+
+    def turn() -> str:
+        create_celery(settings)  # the current app publishes follow-ups to the test broker
+        rt = Runtime(settings)
+        try:
+            return rt.run(authority.work(rt, desk, job))
+        finally:
+            rt.close()
+
+    return await asyncio.to_thread(turn)
+
+
+async def officer_events(db: Connection, app_id: str) -> list[str]:
+    rows = await db.fetch(
+        "SELECT action FROM events WHERE stream_id = $1 AND actor_role = 'officer' ORDER BY seq",
+        app_id,
+    )
+    return [r["action"] for r in rows]
+
+
+@pytest.mark.parametrize("sweep_first", [False, True], ids=["plain", "deadline-passed-meanwhile"])
+async def test_a_review_decides_once_and_its_redelivery_writes_nothing(
+    client: AsyncTestClient[Litestar],
+    auth: Tokens,
+    db: Connection,
+    settings: Settings,
+    sweep_first: bool,
+) -> None:
+    created = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id = created.json()["id"]
+    await client.post(
+        f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
+    )
+    accept_seq = await db.fetchval(
+        "SELECT seq FROM events WHERE stream_id = $1 AND action = 'accept'", app_id
+    )
+    if sweep_first:  # the deadline passes while the task waits in the queue
+        late = BusinessClock(
+            ClockAnchor(
+                real=real_utc_now(), business=datetime(2025, 9, 1, 9, tzinfo=SHANGHAI), speed=0
+            )
+        )
+        async with db.transaction():
+            ctx = Context(clock=late, calendar=WorkingCalendar())
+            assert await applications.pass_deadlines(db, ctx) == 1
+    job = authority.Job(application_id=app_id, trigger_seq=accept_seq, task_id="t-1")
+    first = await run_task(settings, "review", job)
+    assert first != "skipped"
+    decided = await officer_events(db, app_id)
+    assert decided[0] == "accept"
+    assert len(decided) == 2
+    again = await run_task(settings, "review", msgspec.structs.replace(job, task_id="t-2"))
+    assert again == "skipped"
+    assert await officer_events(db, app_id) == decided
+
+
+async def test_a_task_for_a_withdrawn_application_writes_nothing(
+    client: AsyncTestClient[Litestar], auth: Tokens, db: Connection, settings: Settings
+) -> None:
+    created = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id = created.json()["id"]
+    submit_seq = await db.fetchval(
+        "SELECT seq FROM events WHERE stream_id = $1 AND action = 'submit'", app_id
+    )
+    await client.post(
+        f"/v1/applications/{app_id}/actions", json={"action": "withdraw"}, headers=auth("exporter")
+    )
+    before = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id)
+    job = authority.Job(application_id=app_id, trigger_seq=submit_seq, task_id="t-1")
+    assert await run_task(settings, "intake", job) == "skipped"
+    assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id) == before
