@@ -14,6 +14,7 @@ from licenceflow.workers import relay
 from licenceflow.workflow.context import Context
 
 log = logging.getLogger(__name__)
+MIN_BACKOFF, MAX_BACKOFF = 1.0, 30.0
 
 
 class RelayLoop:
@@ -33,12 +34,16 @@ class RelayLoop:
         self._has_intake = has_intake
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def kick(self) -> None:
-        """A write committed: publish its follow-up work soon (never blocks the request)."""
-        self._wake.set()
+        """A write committed: publish its follow-up work soon (never blocks the request).
+        Safe from any thread or event loop: the relay's own loop sets its wake-up."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
@@ -48,8 +53,13 @@ class RelayLoop:
                 await self._task
 
     async def _run(self) -> None:
+        backoff = 0.0
         while True:
-            await self._wake.wait()
+            if backoff:  # the broker failed: try again on our own, less and less often
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), backoff)
+            else:
+                await self._wake.wait()
             self._wake.clear()
             try:
                 async with self._pool.acquire() as conn:
@@ -64,5 +74,10 @@ class RelayLoop:
                         == relay.BATCH
                     ):
                         pass
+                backoff = 0.0
+            except relay.BrokerUnavailable as error:
+                backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, backoff * 2))
+                log.warning("outbox relay: %s; retrying in %.0f s", error, backoff)
             except Exception:
-                log.exception("outbox relay fast path failed; the relay sweep will retry")
+                backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, backoff * 2))
+                log.exception("outbox relay fast path failed; retrying in %.0f s", backoff)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 INTAKE, REVIEW = "intake", "review"
 BATCH = 100
 PUBLISH_TIMEOUT = 2.0
+# Kombu's connections are not thread-safe: every publish of this process goes through one
+# thread, so a publish stuck on a dead broker never shares a connection with the next.
+_PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-publisher")
 
 
 class Target(NamedTuple):
@@ -52,12 +56,27 @@ Publish = Callable[[Target, dict[str, Any]], None]
 
 
 def celery_publisher(app: Celery) -> Publish:
-    """A blocking publish through Celery's producer: no retries, short socket timeouts."""
+    """A blocking publish through Celery's producer: no retries, short socket timeouts.
+
+    Published to the default exchange with the queue's name as routing key: the broker puts the
+    message straight into that queue. Through a named exchange, a Redis restarted empty would
+    have lost the exchange's bindings, and a publisher that believes them declared would drop
+    the message silently."""
 
     def publish(target: Target, kwargs: dict[str, Any]) -> None:
-        app.send_task(target.task, kwargs=kwargs, queue=target.queue, retry=False)
+        try:
+            app.send_task(
+                target.task, kwargs=kwargs, exchange="", routing_key=target.queue, retry=False
+            )
+        except Exception:
+            app.pool.force_close_all()  # type: ignore[attr-defined]  # kombu's Resource API
+            raise
 
     return publish
+
+
+class BrokerUnavailable(Exception):
+    """The broker refused or timed out; what was not published stays in the outbox."""
 
 
 async def relay_due(
@@ -69,7 +88,9 @@ async def relay_due(
     has_intake: bool,
     limit: int = BATCH,
 ) -> int:
-    """Publish up to `limit` due rows in one transaction; returns how many rows it settled."""
+    """Publish up to `limit` due rows in one transaction; returns how many rows it settled.
+    Raises `BrokerUnavailable` (after settling what it could) when the broker fails."""
+    failure: Exception | None = None
     async with conn.transaction():
         rows = await outbox.claim_due(conn, ctx.clock.now(), limit=limit)
         settled: list[int] = []
@@ -84,16 +105,18 @@ async def relay_due(
                 }
                 try:
                     await asyncio.wait_for(
-                        asyncio.to_thread(publish, target, kwargs), PUBLISH_TIMEOUT
+                        asyncio.get_running_loop().run_in_executor(
+                            _PUBLISHER, publish, target, kwargs
+                        ),
+                        PUBLISH_TIMEOUT,
                     )
                 except Exception as error:  # the broker is down or slow: try again later
-                    log.warning(
-                        "outbox relay: broker unavailable (%r); %d rows wait",
-                        error,
-                        len(rows) - len(settled),
-                    )
+                    failure = error
                     break
             settled.append(row.id)
         if settled:
             await outbox.mark_published(conn, settled, datetime.now(UTC))
-        return len(settled)
+    if failure is not None:
+        waiting = len(rows) - len(settled)
+        raise BrokerUnavailable(f"{waiting} outbox rows wait for the broker: {failure!r}")
+    return len(settled)

@@ -72,8 +72,8 @@ class Runtime:
                     simulated=self.settings.authority == "simulated",
                     has_intake=self.scenario.intake is not None,
                 )
-        except Exception:
-            log.exception("outbox relay after commit failed; the relay sweep will retry")
+        except Exception as error:
+            log.warning("outbox relay after commit failed (%s); the relay sweep will retry", error)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.redis.aclose())

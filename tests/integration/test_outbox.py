@@ -1,0 +1,106 @@
+"""The outbox relay: committed work reaches the broker after commit, never lost when the broker
+is down, never queued for a human authority."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from licenceflow.api.app import create_app
+from licenceflow.config import Settings
+from licenceflow.store.pool import Connection
+from tests.integration.conftest import Tokens, application_body
+from tests.private_redis import PrivateRedis
+
+DEADLINE = 30.0
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def eventually_true(check: object, what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} not within {DEADLINE}s")
+
+
+@pytest.fixture
+async def human_client(
+    settings: Settings, private_redis: PrivateRedis
+) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    human = msgspec.structs.replace(settings, authority="human", redis_url=private_redis.url)
+    async with AsyncTestClient(create_app(human)) as client:
+        yield client
+
+
+async def test_a_human_authority_gets_no_decision_tasks(
+    human_client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: Tokens,
+    db: Connection,
+    private_redis: PrivateRedis,
+) -> None:
+    created = await human_client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id = created.json()["id"]
+    accepted = await human_client.post(
+        f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
+    )
+    assert accepted.status_code == 200
+
+    async def settled() -> bool:
+        left = await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        return bool(left == 0)
+
+    await eventually_true(settled, "the relay settling the outbox")
+    assert private_redis.queue_length("intake") == 0
+    assert private_redis.queue_length("review") == 0
+    decided = await human_client.post(
+        f"/v1/applications/{app_id}/actions", json={"action": "approve"}, headers=auth("officer")
+    )
+    assert decided.json()["status"] == "approved"
+
+
+async def test_filings_succeed_with_the_broker_down_and_are_queued_when_it_returns(
+    settings: Settings, auth: Tokens, db: Connection, private_redis: PrivateRedis
+) -> None:
+    simulated = msgspec.structs.replace(settings, redis_url=private_redis.url)
+    async with AsyncTestClient(create_app(simulated)) as client:
+        private_redis.stop()
+        started = time.monotonic()
+        ids = []
+        for _ in range(5):
+            response = await client.post(
+                "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+            )
+            assert response.status_code == 201
+            ids.append(response.json()["id"])
+        print(f"5 filings with the broker down: {time.monotonic() - started:.2f} s")
+        await asyncio.sleep(0.5)  # let the relay try, and fail, to publish
+        unpublished = await db.fetchval(
+            """SELECT count(*) FROM outbox
+               WHERE published_at IS NULL AND topic = 'application.submit'"""
+        )
+        assert unpublished == 5
+        private_redis.start()  # back, and empty: the relay retries on its own
+
+        async def all_queued() -> bool:
+            return set(private_redis.queued_applications("intake")) == set(ids)
+
+        await eventually_true(all_queued, "five intake tasks queued")
+    left = await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    assert left == 0
