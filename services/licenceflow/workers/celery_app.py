@@ -44,6 +44,11 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             "visibility_timeout": settings.broker_visibility_timeout,
+            # look for tasks of dead workers well within the visibility timeout (a cheap scan)
+            "unacked_restore_interval": max(
+                1, min(10, int(settings.broker_visibility_timeout / 3))
+            ),
+            "unacked_restore_throttle": 1,
             "socket_timeout": 2,
             "socket_connect_timeout": 1,
         },
