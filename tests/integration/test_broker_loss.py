@@ -1,0 +1,132 @@
+"""Redis lost mid-stream: the broker (the test's own, no persistence) dies for 30 s while
+applications are filed and comes back empty; the API never waits on it, and the reconciler
+re-queues what was lost: every application is decided, none twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from licenceflow.api.app import create_app
+from licenceflow.clock import ClockAnchor, real_utc_now
+from licenceflow.config import Settings
+from licenceflow.store import clock as stored_clock
+from licenceflow.store.pool import Connection
+from tests.integration.conftest import Tokens, application_body
+from tests.private_redis import PrivateRedis
+
+OUTAGE_SECONDS = 30
+SPEED = 1728.0  # the mmc scenario's pace: half a second of service per application
+DEADLINE = 120.0
+DECISIONS = ("approve", "approve_temporary", "reject")
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "licenceflow", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def test_every_application_is_decided_once_after_the_broker_comes_back_empty(
+    settings: Settings, auth: Tokens, db: Connection, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    original = await stored_clock.current(db)
+    assert original is not None
+    now = real_utc_now()
+    await stored_clock.save_anchor(
+        db, ClockAnchor(real=now, business=datetime(2025, 6, 2, 1, tzinfo=UTC), speed=SPEED)
+    )
+    env = {
+        **os.environ,
+        "LICENCEFLOW_DATABASE_URL": settings.database_url or "",
+        "LICENCEFLOW_REDIS_URL": private_redis.url,
+        "LICENCEFLOW_SCENARIO": "mmc",
+        "LICENCEFLOW_SWEEP_INTERVAL_SECONDS": "0.5",
+        "LICENCEFLOW_BROKER_VISIBILITY_TIMEOUT": "10",
+    }
+    logs = [tmp_path / "worker.log", tmp_path / "scheduler.log"]
+    processes = [
+        start(["worker", "--queues", "review,housekeeping", "--concurrency", "2"], env, logs[0]),
+        start(["scheduler", "--schedule-file", str(tmp_path / "beat")], env, logs[1]),
+    ]
+    api = create_app(msgspec.structs.replace(settings, redis_url=private_redis.url, scenario="mmc"))
+    ids: list[str] = []
+    try:
+        async with AsyncTestClient(api) as client:
+
+            async def file() -> None:
+                response = await client.post(
+                    "/v1/applications",
+                    json=application_body(submit=True),
+                    headers=auth("exporter"),
+                )
+                assert response.status_code == 201, response.text
+                ids.append(response.json()["id"])
+
+            for _ in range(20):  # a queue builds: 2 officers, half a second each
+                await file()
+            await asyncio.sleep(1.0)
+            private_redis.stop()  # whatever was queued is gone
+            outage_end = time.monotonic() + OUTAGE_SECONDS
+            slowest = 0.0
+            while time.monotonic() < outage_end:
+                began = time.monotonic()
+                await file()
+                slowest = max(slowest, time.monotonic() - began)
+                await asyncio.sleep(3)
+            print(f"slowest filing during the outage: {slowest * 1000:.0f} ms")
+            private_redis.start()  # back, and empty
+
+            deadline = time.monotonic() + DEADLINE
+            while True:
+                undecided = await db.fetchval(
+                    """SELECT count(*) FROM applications
+                       WHERE id = ANY($1::uuid[]) AND decided_at IS NULL""",
+                    ids,
+                )
+                if undecided == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"{undecided} of {len(ids)} undecided:\n"
+                        + "\n".join(log.read_text()[-4000:] for log in logs)
+                    )
+                await asyncio.sleep(0.5)
+        decisions = await db.fetch(
+            """SELECT stream_id, count(*) AS n FROM events
+               WHERE stream_id = ANY($1::uuid[]) AND action = ANY($2::text[])
+               GROUP BY stream_id""",
+            ids,
+            list(DECISIONS),
+        )
+        assert len(decisions) == len(ids)
+        assert {r["n"] for r in decisions} == {1}
+        assert "re-queued" in logs[0].read_text()  # the reconciler did the recovery
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        await stored_clock.save_anchor(db, original)
