@@ -71,7 +71,11 @@ async def test_every_application_is_decided_once_after_the_broker_comes_back_emp
         start(["worker", "--queues", "review,housekeeping", "--concurrency", "2"], env, logs[0]),
         start(["scheduler", "--schedule-file", str(tmp_path / "beat")], env, logs[1]),
     ]
-    api = create_app(msgspec.structs.replace(settings, redis_url=private_redis.url, scenario="mmc"))
+    api = create_app(  # at the stored clock's pace, or it would re-anchor the clock
+        msgspec.structs.replace(
+            settings, redis_url=private_redis.url, scenario="mmc", clock_speed=SPEED
+        )
+    )
     ids: list[str] = []
     try:
         async with AsyncTestClient(api) as client:

@@ -1,0 +1,173 @@
+"""The review desk behaves as a c-server queue: the `mmc` scenario on real Celery workers.
+
+Poisson arrivals (lambda = 6.4/s), exponential service (mean 0.5 s), c = 4 officers
+(utilisation 0.8), 1,000 applications, fixed seeds. From the recorded timestamps (published,
+started, finished, slot released): the arrivals and services fit their declared distributions,
+and the measured mean wait matches an exact FCFS c-server replay of the same arrivals in which
+each job holds its server from its start until its slot is released."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from licenceflow.api.app import create_app
+from licenceflow.clock import ClockAnchor, real_utc_now
+from licenceflow.config import Settings
+from licenceflow.simulation import scenarios
+from licenceflow.simulation.queueing import erlang_c_wait, fcfs_waits, ks_critical, ks_exponential
+from licenceflow.store import clock as stored_clock
+from licenceflow.store.pool import Connection
+from tests.integration.conftest import Tokens, application_body
+from tests.private_redis import PrivateRedis
+
+JOBS = 1000
+SPEED = 1728.0  # one business day in 50 s: the scenario's rates become lambda 6.4/s, mu 2/s
+ALPHA = 0.001
+DEADLINE = 120.0
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The review desk: one worker slot per officer of the scenario."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "licenceflow", "worker", "--queues", "review"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.mark.timeout(300)
+async def test_the_review_desk_is_an_mmc_queue(
+    settings: Settings, auth: Tokens, db: Connection, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    scenario = scenarios.load("mmc")
+    servers = scenario.review.officers
+    lam = scenario.arrivals.per_day * SPEED / 86400  # per real second
+    mu = 1 / (scenario.review.service.mean * 86400 / SPEED)
+    assert 0.7 <= lam / (servers * mu) <= 0.85
+
+    original = await stored_clock.current(db)
+    assert original is not None
+    await stored_clock.save_anchor(
+        db,
+        ClockAnchor(real=real_utc_now(), business=datetime(2025, 6, 2, tzinfo=UTC), speed=SPEED),
+    )
+    env = {
+        **os.environ,
+        "LICENCEFLOW_DATABASE_URL": settings.database_url or "",
+        "LICENCEFLOW_REDIS_URL": private_redis.url,
+        "LICENCEFLOW_SCENARIO": "mmc",
+        "LICENCEFLOW_LOG_LEVEL": "warning",
+    }
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log)
+    # The API runs at the same pace (a process with another speed would re-anchor the clock).
+    api = create_app(
+        msgspec.structs.replace(
+            settings,
+            redis_url=private_redis.url,
+            scenario="mmc",
+            log_level="warning",
+            clock_speed=SPEED,
+        )
+    )
+    ids: list[str] = []
+    try:
+        async with AsyncTestClient(api) as client:
+            await asyncio.sleep(3)  # the worker's processes start
+            rng = random.Random(scenario.seed)
+            loop = asyncio.get_running_loop()
+            t0, due = loop.time(), 0.0
+            filings: set[asyncio.Task[None]] = set()
+
+            async def file() -> None:
+                response = await client.post(
+                    "/v1/applications",
+                    json=application_body(submit=True),
+                    headers=auth("exporter"),
+                )
+                assert response.status_code == 201
+                ids.append(response.json()["id"])
+
+            for _ in range(JOBS):
+                due += rng.expovariate(lam)
+                await asyncio.sleep(max(0.0, t0 + due - loop.time()))
+                task = asyncio.create_task(file())
+                filings.add(task)
+                task.add_done_callback(filings.discard)
+            await asyncio.gather(*filings)
+            deadline = time.monotonic() + DEADLINE
+            while (
+                await db.fetchval(
+                    """SELECT count(*) FROM authority_runs
+                   WHERE application_id = ANY($1::uuid[]) AND released_at IS NOT NULL""",
+                    ids,
+                )
+                < JOBS
+            ):
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                await asyncio.sleep(0.5)
+        runs = await db.fetch(
+            """SELECT published_at, started_at, finished_at, released_at FROM authority_runs
+               WHERE application_id = ANY($1::uuid[]) ORDER BY published_at""",
+            ids,
+        )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        await stored_clock.save_anchor(db, original)
+
+    assert len(runs) == JOBS  # one run per application: nothing decided twice
+    published = [r["published_at"].timestamp() for r in runs]
+    started = [r["started_at"].timestamp() for r in runs]
+    finished = [r["finished_at"].timestamp() for r in runs]
+    released = [r["released_at"].timestamp() for r in runs]
+    gaps = [b - a for a, b in itertools.pairwise(published)]
+    services = [f - s for s, f in zip(started, finished, strict=True)]
+    holds = [r - s for s, r in zip(started, released, strict=True)]
+    waits = [s - p for p, s in zip(published, started, strict=True)]
+    replay = fcfs_waits([p - published[0] for p in published], holds, servers)
+
+    measured_wait, replay_wait = statistics.fmean(waits), statistics.fmean(replay)
+    overhead_ms = (statistics.fmean(holds) - statistics.fmean(services)) * 1000
+    theory = erlang_c_wait(servers, lam, mu)
+    print(
+        f"\nM/M/{servers}: lambda {lam:.2f}/s, mu {mu:.2f}/s, rho {lam / servers / mu:.2f}; "
+        f"arrivals mean gap {statistics.fmean(gaps) * 1000:.1f} ms "
+        f"(declared {1000 / lam:.1f}), D={ks_exponential(gaps, lam):.4f}; "
+        f"service mean {statistics.fmean(services) * 1000:.1f} ms (declared {1000 / mu:.1f}), "
+        f"D={ks_exponential(services, mu):.4f}; critical D {ks_critical(JOBS, ALPHA):.4f}\n"
+        f"mean wait measured {measured_wait * 1000:.1f} ms, FCFS replay {replay_wait * 1000:.1f}"
+        f" ms (ratio {measured_wait / replay_wait:.3f}), Erlang C {theory * 1000:.1f} ms;"
+        f" slot overhead per job {overhead_ms:.1f} ms"
+    )
+    # (a) the arrivals and the services fit the declared lambda and mu
+    assert ks_exponential(gaps, lam) < ks_critical(len(gaps), ALPHA)
+    assert ks_exponential(services, mu) < ks_critical(len(services), ALPHA)
+    assert statistics.fmean(gaps) == pytest.approx(1 / lam, rel=0.05)
+    assert statistics.fmean(services) == pytest.approx(1 / mu, rel=0.05)
+    # (b) the machinery queues like an FCFS c-server system holding each slot start → release
+    assert measured_wait == pytest.approx(replay_wait, rel=0.10)
