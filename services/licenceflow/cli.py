@@ -1,4 +1,5 @@
-"""`licenceflow` command line: serve | migrate | dev | worker | scheduler | simulate | token."""
+"""`licenceflow` command line: serve | migrate | dev | worker | scheduler | projector | metrics |
+simulate | token."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -153,6 +155,59 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+async def _metrics_session(settings: Settings) -> tuple[Any, Any]:
+    import redis.asyncio as aioredis
+
+    from licenceflow.store.pool import connect
+
+    if not settings.database_url or not settings.redis_url:
+        raise ConfigError("LICENCEFLOW_DATABASE_URL and LICENCEFLOW_REDIS_URL are required")
+    return await connect(settings.database_url), aioredis.from_url(settings.redis_url)
+
+
+def cmd_projector(settings: Settings, _: argparse.Namespace) -> int:
+    from licenceflow.clock import WorkingCalendar
+    from licenceflow.metrics import projector
+
+    async def run() -> None:
+        conn, redis = await _metrics_session(settings)
+        try:
+            await projector.run(
+                conn, redis, WorkingCalendar(settings.holiday_country, settings.timezone)
+            )
+        finally:
+            await redis.aclose()
+            await conn.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0
+
+
+def cmd_metrics(settings: Settings, args: argparse.Namespace) -> int:
+    from licenceflow.clock import WorkingCalendar
+    from licenceflow.metrics import maintenance
+
+    async def run() -> int:
+        conn, redis = await _metrics_session(settings)
+        try:
+            if args.action == "rebuild":
+                calendar = WorkingCalendar(settings.holiday_country, settings.timezone)
+                generation = await maintenance.rebuild(conn, redis, calendar)
+                print(f"rebuilt: generation {generation.number} is current")
+                return 0
+            drift = await maintenance.check(conn, redis)
+            for line in drift:
+                print(line)
+            print(f"{len(drift)} figures drift" if drift else "no drift")
+            return 1 if drift else 0
+        finally:
+            await redis.aclose()
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     from licenceflow.api.auth import issue_token
 
@@ -191,6 +246,7 @@ def _children(settings: Settings, args: argparse.Namespace, data: Path) -> list[
     commands = [["worker", "--queues", desk] for desk in desks]
     commands.append(["worker", "--queues", "housekeeping", "--concurrency", "1"])
     commands.append(["scheduler", "--schedule-file", str(data / "beat-schedule")])
+    commands.append(["projector"])
     if not args.no_simulate:
         commands.append(
             [
@@ -346,6 +402,13 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, help="default: the scenario's seed")
     simulate.add_argument("--list", action="store_true", help="list the scenarios and exit")
     simulate.set_defaults(run=cmd_simulate)
+
+    projector = sub.add_parser("projector", help="project events into the Redis backlog metrics")
+    projector.set_defaults(run=cmd_projector)
+
+    metrics = sub.add_parser("metrics", help="rebuild the backlog metrics, or check them")
+    metrics.add_argument("action", choices=["rebuild", "check"])
+    metrics.set_defaults(run=cmd_metrics)
 
     token = sub.add_parser("token", help="print a bearer token signed with the configured secret")
     token.add_argument("--sub", required=True)

@@ -23,6 +23,7 @@ from licenceflow.store import migrations, pool
 from licenceflow.store.pool import Connection
 from tests import harness
 from tests.examples import application_body
+from tests.private_redis import PrivateRedis
 
 __all__ = ["Tokens", "application_body"]
 
@@ -38,6 +39,15 @@ TABLES = (
     "idempotency_keys",
     "reference_counters",
 )
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A Redis of the test's own on a private port, to stop and start at will."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

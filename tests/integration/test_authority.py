@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -15,20 +12,9 @@ from licenceflow.config import Settings
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
 from tests.integration.test_scheduler import Processes
+from tests.polling import eventually
 
-DEADLINE = 60.0
 DECIDED = ("approved", "temporarily_approved", "rejected")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, logs: list[Path]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(
-        f"{what} not within {DEADLINE}s:\n" + "\n".join(p.read_text() for p in logs)
-    )
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,14 +30,6 @@ DEADLINE = 120.0
 DECISIONS = ("approve", "approve_temporary", "reject")
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
@@ -49,6 +40,7 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         )
 
 
+@pytest.mark.timeout(300)
 async def test_every_application_is_decided_once_after_the_broker_comes_back_empty(
     settings: Settings, auth: Tokens, db: Connection, private_redis: PrivateRedis, tmp_path: Path
 ) -> None:
@@ -113,9 +105,18 @@ async def test_every_application_is_decided_once_after_the_broker_comes_back_emp
                 if undecided == 0:
                     break
                 if time.monotonic() > deadline:
+                    states = await db.fetch(
+                        """SELECT a.status, (SELECT count(*) FROM outbox o
+                                WHERE o.payload->>'application_id' = a.id::text
+                                  AND o.published_at IS NULL) AS unpublished
+                           FROM applications a
+                           WHERE a.id = ANY($1::uuid[]) AND a.decided_at IS NULL""",
+                        ids,
+                    )
+                    epoch = await db.fetchval("SELECT epoch FROM broker_epoch")
                     raise AssertionError(
-                        f"{undecided} of {len(ids)} undecided:\n"
-                        + "\n".join(log.read_text()[-4000:] for log in logs)
+                        f"{undecided} of {len(ids)} undecided: {[tuple(s) for s in states]}"
+                        f" epoch {epoch}\n" + "\n".join(log.read_text()[-4000:] for log in logs)
                     )
                 await asyncio.sleep(0.5)
         decisions = await db.fetch(

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
@@ -16,26 +15,8 @@ from licenceflow.api.app import create_app
 from licenceflow.config import Settings
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
+from tests.polling import eventually
 from tests.private_redis import PrivateRedis
-
-DEADLINE = 30.0
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-async def eventually_true(check: object, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if await check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} not within {DEADLINE}s")
 
 
 @pytest.fixture
@@ -66,7 +47,7 @@ async def test_a_human_authority_gets_no_decision_tasks(
         left = await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         return bool(left == 0)
 
-    await eventually_true(settled, "the relay settling the outbox")
+    await eventually(settled, "the relay settling the outbox")
     assert private_redis.queue_length("intake") == 0
     assert private_redis.queue_length("review") == 0
     decided = await human_client.post(
@@ -101,6 +82,6 @@ async def test_filings_succeed_with_the_broker_down_and_are_queued_when_it_retur
         async def all_queued() -> bool:
             return set(private_redis.queued_applications("intake")) == set(ids)
 
-        await eventually_true(all_queued, "five intake tasks queued")
+        await eventually(all_queued, "five intake tasks queued")
     left = await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
     assert left == 0

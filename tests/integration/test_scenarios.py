@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,14 +26,6 @@ from tests.private_redis import PrivateRedis, free_port
 
 SPEED = 86400  # one business day per second
 SUMMARY = re.compile(r"^\{\n  \"scenario\".*?^\}", re.M | re.S)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

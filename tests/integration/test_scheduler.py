@@ -3,13 +3,11 @@ real processes, a real broker, the clock moved through its row in PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -23,8 +21,8 @@ from licenceflow.config import Settings
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import SHANGHAI, Tokens, application_body
+from tests.polling import eventually
 
-DEADLINE = 60.0
 SWEEP_LINE = re.compile(r"sweep expire_licences: (\d+) expired")
 
 
@@ -69,17 +67,6 @@ def processes(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
     running = Processes(settings, tmp_path)
     yield running
     running.stop()
-
-
-async def eventually(check: object, what: str, logs: list[Path]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if await check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(
-        f"{what} not within {DEADLINE}s:\n" + "\n".join(p.read_text() for p in logs)
-    )
 
 
 def sweeps(log: Path) -> list[int]:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -19,21 +18,14 @@ from litestar.testing import AsyncTestClient
 
 from licenceflow.api.app import create_app
 from licenceflow.config import Settings
+from licenceflow.faults import PAUSE_AT, PAUSE_MARKER
 from licenceflow.store.pool import Connection
-from licenceflow.workers.authority import FAULT_MARKER, FAULT_POINT
 from tests.integration.conftest import Tokens, application_body
+from tests.polling import eventually
 from tests.private_redis import PrivateRedis
 
 DEADLINE = 60.0
 VISIBILITY_TIMEOUT = 3
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 class Worker:
@@ -47,7 +39,7 @@ class Worker:
             "LICENCEFLOW_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         }
         if pause is not None:
-            env |= {FAULT_POINT: "after-commit", FAULT_MARKER: str(pause)}
+            env |= {PAUSE_AT: "after-commit", PAUSE_MARKER: str(pause)}
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
@@ -80,17 +72,6 @@ class Worker:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill_all()
-
-
-async def wait_for(check: object, what: str, logs: list[Path]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(
-        f"{what} not within {DEADLINE}s:\n" + "\n".join(p.read_text() for p in logs)
-    )
 
 
 async def file_one(settings: Settings, redis_url: str, auth: Tokens, db: Connection) -> str:
@@ -129,7 +110,7 @@ async def test_a_kill_after_commit_decides_once(
     workers = [first]
     try:
         app_id = await file_one(settings, private_redis.url, auth, db)
-        await wait_for(
+        await eventually(
             lambda: marker.exists() and marker.read_text().strip(),
             "the task pausing after its commit",
             [first.log],
@@ -149,7 +130,7 @@ async def test_a_kill_after_commit_decides_once(
             workers.append(second)
             retry_log = second.log
         skipped = re.compile(rf"intake: {app_id} .*nothing to do")
-        await wait_for(
+        await eventually(
             lambda: skipped.search(retry_log.read_text()),
             "the redelivered task",
             [w.log for w in workers],

@@ -14,7 +14,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from licenceflow import __version__
-from licenceflow.api import clock, health, openapi, reference
+from licenceflow.api import clock, health, metrics, openapi, reference
 from licenceflow.api.applications import ApplicationController
 from licenceflow.api.auth import Authenticator
 from licenceflow.api.cursors import Cursors
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LicenceController,
             reference.elements,
             clock.business_clock,
+            metrics.backlog_metrics,
             health.live,
             health.ready,
         ],

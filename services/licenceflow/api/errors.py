@@ -15,6 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
+from redis.exceptions import RedisError
 
 from licenceflow.domain import errors
 
@@ -127,6 +128,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.TooManyConnectionsError: dependency_down,
     asyncpg.InterfaceError: dependency_down,
     ConnectionError: dependency_down,
+    RedisError: dependency_down,
     TimeoutError: dependency_down,
     HTTPException: http_error,
     Exception: unexpected_error,

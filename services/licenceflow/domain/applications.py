@@ -274,7 +274,6 @@ def apply(
         case Accept():
             changes["accepted_at"] = now
             changes["due_at"] = deadlines.review_due_at(today, 0, calendar)
-            details["due_at"] = changes["due_at"].isoformat()
         case RequestInfo():
             changes["resume_status"] = app.status
             changes["paused_since"] = today
@@ -321,6 +320,8 @@ def apply(
             )
         changes |= {"resume_status": None, "paused_since": None}
     after = msgspec.structs.replace(app, status=to, version=app.version + 1, **changes)
+    if after.due_at != app.due_at:  # the timeline (and the metrics) see every deadline move
+        details["due_at"] = after.due_at.isoformat() if after.due_at else None
     event = Event(
         action=action,
         from_status=app.status,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
-from uuid import UUID
 
 from licenceflow.domain.deadlines import Calendar
 from licenceflow.domain.filing import Filing
@@ -32,8 +31,10 @@ class Shift(NamedTuple):
     temporary_share: float
 
 
-def rng_for(scenario: Scenario, application_id: UUID, desk: Desk, version: int) -> random.Random:
-    return random.Random(f"{scenario.seed}:{application_id}:{desk}:{version}")
+def rng_for(scenario: Scenario, reference: str, desk: Desk, trigger: int) -> random.Random:
+    """The officer's dice for one turn: the same for a redelivery, and for the same filings
+    (references) on a fresh database under the same seed."""
+    return random.Random(f"{scenario.seed}:{reference}:{desk}:{trigger}")
 
 
 def shift_for(scenario: Scenario, filing: Filing) -> Shift:

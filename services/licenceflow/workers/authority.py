@@ -26,6 +26,7 @@ from licenceflow.domain.access import Principal
 from licenceflow.domain.applications import Application, Status
 from licenceflow.domain.audit import Role
 from licenceflow.domain.elements import any_controlled
+from licenceflow.faults import pause_point
 from licenceflow.simulation import model
 from licenceflow.store import applications as store
 from licenceflow.store import outbox
@@ -43,22 +44,10 @@ WORKS_ON: dict[model.Desk, frozenset[Status]] = {
     # without an intake desk the reviewer accepts the file first
     "review": frozenset({Status.SUBMITTED, Status.UNDER_REVIEW, Status.DELAYED}),
 }
-FAULT_POINT = "LICENCEFLOW_TEST_PAUSE_AT"  # tests only: pause here so a kill lands there
-FAULT_MARKER = "LICENCEFLOW_TEST_PAUSE_MARKER"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def pause_point(name: str) -> None:
-    """A test-only hook: when the environment names this point, announce it and wait to be
-    killed. Never set in production."""
-    if os.environ.get(FAULT_POINT) == name:
-        marker = os.environ[FAULT_MARKER]
-        with open(marker, "a", encoding="utf-8") as out:
-            out.write(f"{os.getpid()}\n")
-        time.sleep(3600)
 
 
 async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
@@ -71,7 +60,7 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
             return "skipped"
         ctx = await rt.context(conn)
         begun = ctx.clock.now()
-        rng = model.rng_for(scenario, app.id, desk, job.trigger_seq)
+        rng = model.rng_for(scenario, app.reference, desk, job.trigger_seq)
         if desk == "intake":
             today = rt.calendar.date_of(begun)
             controlled = any_controlled(app.filing.symbols(), today)
@@ -84,6 +73,7 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
                 asked_before=await _asked_before(conn, app.id),
                 rng=rng,
             )
+        service_seconds: float | None = None  # measured around the officer's work
         if not job.served:
             done_at = model.business_end(scenario, begun, decision.service_days, rt.calendar)
             hold = _real_seconds(done_at - begun, ctx.clock.anchor.speed)
@@ -94,7 +84,9 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
                     await _follow_up(conn, ctx, desk, app.id, job.trigger_seq, done_at, True)
                 log.info("%s: %s parked until %s", desk, app.id, done_at.isoformat())
                 return "parked"
+            served = time.monotonic()
             await asyncio.sleep(hold)  # the officer works on the case: the slot is held
+            service_seconds = time.monotonic() - served
         async with conn.transaction():
             locked = await store.get(conn, app.id, OFFICERS, for_update=True)
             if locked is None or await _done_already(conn, locked, desk, job):
@@ -114,17 +106,19 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
                     conn, ctx, "review", app.id, await _last_seq(conn, app.id), later, False
                 )
             await conn.execute(
-                """INSERT INTO authority_runs (application_id, desk, task_id, worker, outcome,
-                       published_at, started_at, finished_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                """INSERT INTO authority_runs (application_id, desk, task_id, worker, slot,
+                       outcome, published_at, started_at, finished_at, service_seconds)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
                 app.id,
                 desk,
                 job.task_id,
                 officer.sub,
+                f"{socket.gethostname()}:{os.getpid()}",
                 decision.action,
                 job.published_at,
                 started,
                 _now(),
+                service_seconds,
             )
     await rt.relay_after_commit()
     pause_point("after-commit")

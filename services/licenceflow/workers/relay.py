@@ -64,13 +64,9 @@ def celery_publisher(app: Celery) -> Publish:
     the message silently."""
 
     def publish(target: Target, kwargs: dict[str, Any]) -> None:
-        try:
-            app.send_task(
-                target.task, kwargs=kwargs, exchange="", routing_key=target.queue, retry=False
-            )
-        except Exception:
-            app.pool.force_close_all()  # type: ignore[attr-defined]  # kombu's Resource API
-            raise
+        app.send_task(
+            target.task, kwargs=kwargs, exchange="", routing_key=target.queue, retry=False
+        )
 
     return publish
 

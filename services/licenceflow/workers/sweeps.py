@@ -85,9 +85,10 @@ async def reconcile(rt: Runtime) -> int:
     """Re-queue the authority's work when the broker lost its queues.
 
     The reconciler keeps the same random mark in Redis and in PostgreSQL. A Redis restarted
-    without persistence comes back without it: then every application a desk still has to act
-    on, and with no follow-up waiting in the outbox, gets a fresh task through the outbox. A task
-    that survived anyway and its duplicate decide once (a task is void once an officer acted)."""
+    without persistence comes back without it (another Redis has another mark): then every
+    application a desk still has to act on, and with no follow-up waiting in the outbox, gets a
+    fresh task through the outbox. A task that survived anyway and its duplicate decide once (a
+    task is void once an officer acted after the event that queued it)."""
     if rt.settings.authority != "simulated":
         return 0
     in_redis = await rt.redis.get(EPOCH_KEY)
@@ -103,9 +104,9 @@ async def reconcile(rt: Runtime) -> int:
                ON CONFLICT (singleton) DO UPDATE SET epoch = excluded.epoch""",
             epoch,
         )
-        requeued = 0
-        if in_postgres is not None:  # not the first run: the broker lost what it held
-            requeued = await _requeue_pending(conn, await rt.context(conn))
+        # Lost, or never marked (the first reconcile may itself come after a loss): re-queue.
+        # On a first start with intact queues this duplicates tasks, which decide once.
+        requeued = await _requeue_pending(conn, await rt.context(conn))
     await rt.redis.set(EPOCH_KEY, epoch)
     if requeued:
         log.warning("sweep reconcile: the broker lost its queues; %d tasks re-queued", requeued)

@@ -10,10 +10,12 @@ CREATE TABLE authority_runs (
     desk           text NOT NULL,
     task_id        text NOT NULL,
     worker         text NOT NULL,
+    slot           text NOT NULL,           -- the worker process (host:pid) that ran it
     outcome        text NOT NULL,           -- the action taken, or 'skipped'
     published_at   timestamptz,             -- the relay handed the task to the broker
     started_at     timestamptz NOT NULL,    -- a worker slot began the task
-    finished_at    timestamptz NOT NULL,    -- the decision committed (or the skip was decided)
+    finished_at    timestamptz NOT NULL,    -- the decision committed
+    service_seconds double precision,       -- how long the officer held the slot working on it
     released_at    timestamptz              -- the slot was free again (after the task returned)
 );
 CREATE INDEX authority_runs_application ON authority_runs (application_id);

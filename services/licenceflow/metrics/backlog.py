@@ -1,0 +1,169 @@
+"""The backlog read model: everything `GET /v1/metrics/backlog` shows, read from Redis in one
+round trip (no SQL on this path). Definitions are API.md's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from licenceflow.clock import WorkingCalendar
+from licenceflow.domain.applications import DECIDED, Status
+from licenceflow.metrics import keys
+
+WINDOW_DAYS = 30
+BUCKETS = ("pending", *sorted(s.value for s in DECIDED))
+QUEUES = ("intake", "review")
+
+
+class Pending(msgspec.Struct, frozen=True, kw_only=True):
+    count: int
+    overdue: int
+    oldest_submitted_at: datetime | None
+    oldest_age_working_days: int
+
+
+class QueueDepth(msgspec.Struct, frozen=True):
+    depth: int
+
+
+class Throughput(msgspec.Struct, frozen=True, kw_only=True):
+    window_days: int
+    submitted_per_day: float
+    decided_per_day: float
+
+
+class Latency(msgspec.Struct, frozen=True, kw_only=True):
+    p50: int | None
+    p90: int | None
+    p99: int | None
+
+
+class Backlog(msgspec.Struct, frozen=True, kw_only=True):
+    as_of: datetime | None
+    by_status: dict[str, int]
+    pending: Pending
+    by_element: dict[str, dict[str, int]]
+    by_destination: dict[str, dict[str, int]]
+    queues: dict[str, QueueDepth]
+    throughput: Throughput
+    decision_latency_working_days: Latency
+    approval_share: float | None
+    approval_rate: float | None
+    expected_wait_working_days: float | None
+
+
+class Reading(msgspec.Struct, frozen=True):
+    backlog: Backlog
+    version: str  # changes whenever an event is applied (and with the business date)
+
+
+async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar) -> Reading:
+    generation = await keys.current(redis)
+    key = generation.key
+    today = calendar.date_of(now)
+    window = [(today - timedelta(days=n)).isoformat() for n in range(WINDOW_DAYS)]
+    pipe = redis.pipeline(transaction=True)
+    pipe.get(generation.as_of)
+    pipe.get(generation.version)
+    for name in ("status", "element", "destination", "totals", "latency"):
+        pipe.hgetall(key(scope, name))
+    pipe.zcard(key(scope, "pending"))
+    pipe.zrange(key(scope, "pending"), 0, 0, withscores=True)
+    pipe.zcount(key(scope, "running"), "-inf", f"({now.timestamp() - 1}")
+    pipe.hmget(key(scope, "submitted"), window)
+    pipe.hmget(key(scope, "decided"), window)
+    for queue in QUEUES:
+        pipe.llen(queue)
+    (
+        as_of,
+        version,
+        status,
+        element,
+        destination,
+        totals,
+        latency,
+        pending,
+        oldest,
+        overdue,
+        submitted,
+        decided,
+        *depths,
+    ) = await pipe.execute()
+
+    totals_ = _ints(totals)
+    oldest_at = (
+        datetime.fromtimestamp(oldest[0][1], UTC).astimezone(calendar.tz) if oldest else None
+    )
+    submitted_per_day = sum(int(n or 0) for n in submitted) / WINDOW_DAYS
+    decided_per_day = sum(int(n or 0) for n in decided) / WINDOW_DAYS
+    approvals = totals_.get("approved", 0) + totals_.get("temporarily_approved", 0)
+    judged = approvals + totals_.get("refused", 0)
+    backlog = Backlog(
+        as_of=datetime.fromisoformat(as_of.decode()) if as_of else None,
+        by_status={s.value: _ints(status).get(s.value, 0) for s in Status},
+        pending=Pending(
+            count=int(pending),
+            overdue=int(overdue),
+            oldest_submitted_at=oldest_at,
+            oldest_age_working_days=calendar.working_days_between(
+                calendar.date_of(oldest_at), today
+            )
+            if oldest_at
+            else 0,
+        ),
+        by_element=_buckets(element),
+        by_destination=_buckets(destination),
+        queues={queue: QueueDepth(int(depth)) for queue, depth in zip(QUEUES, depths, strict=True)},
+        throughput=Throughput(
+            window_days=WINDOW_DAYS,
+            submitted_per_day=round(submitted_per_day, 3),
+            decided_per_day=round(decided_per_day, 3),
+        ),
+        decision_latency_working_days=_percentiles(latency, set(window)),
+        approval_share=round(approvals / totals_["submitted"], 4)
+        if totals_.get("submitted")
+        else None,
+        approval_rate=round(approvals / judged, 4) if judged else None,
+        expected_wait_working_days=round(int(pending) / decided_per_day, 2)
+        if decided_per_day
+        else None,
+    )
+    stamp = f"{generation.number}.{int(version or 0)}.{today.isoformat()}"
+    return Reading(backlog, stamp)
+
+
+def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def _buckets(raw: dict[bytes, bytes]) -> dict[str, dict[str, int]]:
+    """`{"Dy:pending": 3, ...}` → `{"Dy": {"pending": 3, "approved": 0, ...}}`."""
+    found: dict[str, dict[str, int]] = {}
+    for field, count in _ints(raw).items():
+        name, bucket = field.rsplit(":", 1)
+        found.setdefault(name, dict.fromkeys(BUCKETS, 0))[bucket] = count
+    return {name: counts for name, counts in sorted(found.items()) if any(counts.values())}
+
+
+def _percentiles(raw: dict[bytes, bytes], window: set[str]) -> Latency:
+    """Exact percentiles over whole working days (the histogram keeps every integer value)."""
+    counts: dict[int, int] = {}
+    for field, count in _ints(raw).items():
+        day, took = field.rsplit(":", 1)
+        if day in window:
+            counts[int(took)] = counts.get(int(took), 0) + count
+    total = sum(counts.values())
+    if not total:
+        return Latency(p50=None, p90=None, p99=None)
+
+    def percentile(p: float) -> int:
+        seen = 0
+        for took in sorted(counts):
+            seen += counts[took]
+            if seen >= p * total:
+                return took
+        return max(counts)
+
+    return Latency(p50=percentile(0.5), p90=percentile(0.9), p99=percentile(0.99))

@@ -1,0 +1,27 @@
+"""Where the metrics live in Redis. Every generation of the read model has its own keys; the
+`current` key names the generation readers use, so a rebuild swaps in atomically."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PREFIX = "licenceflow:metrics:"
+CURRENT = PREFIX + "current"
+
+
+class Generation:
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.base = f"{PREFIX}{number}:"
+        self.position = self.base + "position"  # "<xact>:<seq>" of the last applied event
+        self.version = self.base + "version"  # bumped by every applied batch: the ETag
+        self.as_of = self.base + "as_of"  # business time of the last applied event
+
+    def key(self, scope: str, name: str) -> str:
+        return f"{self.base}{scope}:{name}"
+
+
+async def current(redis: Any) -> Generation:
+    """The generation readers use (1 until the first rebuild)."""
+    number = await redis.get(CURRENT)
+    return Generation(int(number) if number else 1)
