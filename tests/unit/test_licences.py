@@ -31,15 +31,20 @@ import pytest
 
 from licenceflow.domain.applications import Approve
 from licenceflow.domain.audit import Actor, Role
-from licenceflow.domain.errors import Conflict, Forbidden, InvalidFiling, InvalidTransition
+from licenceflow.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidFiling,
+    InvalidTransition,
+    LicenceNotUsable,
+    QuantityExceeded,
+)
 from licenceflow.domain.filing import Filing
 from licenceflow.domain.licences import (
     Kind,
     Licence,
     LicenceCommand,
     LicenceLine,
-    LicenceNotUsable,
-    QuantityExceeded,
     ShipmentRequest,
     Status,
     Transition,

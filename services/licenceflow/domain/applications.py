@@ -16,7 +16,7 @@ from uuid import UUID
 import msgspec
 
 from licenceflow.domain import deadlines
-from licenceflow.domain.audit import Actor, Event, Reason, Role
+from licenceflow.domain.audit import Actor, Event, Reason, Role, roles_by_action
 from licenceflow.domain.deadlines import Calendar
 from licenceflow.domain.elements import any_controlled
 from licenceflow.domain.errors import Conflict, Forbidden, InvalidTransition
@@ -94,11 +94,7 @@ TRANSITIONS: Mapping[tuple[Status, Action], Rule] = {
     (S.INFO_REQUESTED, A.LAPSE): Rule(S.REJECTED, _SYSTEM),
 }
 
-ACTION_ROLES: Mapping[Action, frozenset[Role]] = {
-    action: frozenset().union(*(r.roles for (_, a), r in TRANSITIONS.items() if a is action))
-    for action in Action
-    if action is not Action.CREATE
-}
+ACTION_ROLES = roles_by_action(TRANSITIONS, (a for a in Action if a is not Action.CREATE))
 
 
 # Commands: one struct per action, tagged by its name, as a client sends them.

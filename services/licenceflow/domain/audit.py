@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -40,3 +41,21 @@ class Event(Value, frozen=True, kw_only=True):
     reason: str | None = None
     reason_code: str | None = None
     details: dict[str, Any] = {}
+
+
+A = TypeVar("A")
+
+
+class _Rule(Protocol):
+    @property
+    def roles(self) -> frozenset[Role]: ...
+
+
+def roles_by_action(
+    table: Mapping[tuple[Any, A], _Rule], actions: Iterable[A]
+) -> dict[A, frozenset[Role]]:
+    """Every role that may take each action in some status, read off a transition table."""
+    return {
+        action: frozenset().union(*(rule.roles for (_, a), rule in table.items() if a == action))
+        for action in actions
+    }

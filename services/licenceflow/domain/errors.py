@@ -9,6 +9,9 @@
     ├── Conflict               the request is valid but the state forbids it
     │   ├── InvalidTransition  (status, action) is not in the transition table
     │   ├── RequestInProgress  the same Idempotency-Key is still being processed
+    │   ├── LicenceNotUsable   the licence is not active, or the date is outside its validity
+    │   ├── QuantityExceeded   a shipment asks for more than a line has left
+    │   ├── ShipmentRefConflict  a shipment reference came back with other lines or date
     │   └── IdempotencyKeyReused   the same key came with another body
     └── StaleVersion           If-Match names a version that is no longer current
 
@@ -71,6 +74,21 @@ class InvalidTransition(Conflict):
 class RequestInProgress(Conflict):
     title = "Request in progress"
     slug = "request-in-progress"
+
+
+class LicenceNotUsable(Conflict):
+    title = "Licence not usable"
+    slug = "licence-not-usable"
+
+
+class QuantityExceeded(Conflict):
+    title = "Quantity exceeded"
+    slug = "quantity-exceeded"
+
+
+class ShipmentRefConflict(Conflict):
+    title = "Shipment reference conflict"
+    slug = "shipment-ref-conflict"
 
 
 class IdempotencyKeyReused(DomainError):

@@ -19,13 +19,15 @@ from uuid import UUID
 
 import msgspec
 
-from licenceflow.domain.audit import Actor, Event, Reason, Role
+from licenceflow.domain.audit import Actor, Event, Reason, Role, roles_by_action
 from licenceflow.domain.errors import (
     Conflict,
     FieldProblem,
     Forbidden,
     InvalidFiling,
     InvalidTransition,
+    LicenceNotUsable,
+    QuantityExceeded,
 )
 from licenceflow.domain.filing import NO_CONTROL_CHARS, QUANTITY_PLACES, Filing, Form, has_places
 from licenceflow.domain.values import Value
@@ -77,30 +79,11 @@ TRANSITIONS: Mapping[tuple[Status, Action], Rule] = {
     (S.ACTIVE, A.SHIP): Rule(None, _EXPORTER),
 }
 
-ACTION_ROLES: Mapping[Action, frozenset[Role]] = {
-    action: frozenset().union(*(r.roles for (_, a), r in TRANSITIONS.items() if a is action))
-    for action in Action
-    if action is not Action.ISSUE
-}
+ACTION_ROLES = roles_by_action(TRANSITIONS, (a for a in Action if a is not Action.ISSUE))
 
 
 def may_take(action: Action, role: Role) -> bool:
     return role in ACTION_ROLES.get(action, frozenset())
-
-
-class LicenceNotUsable(Conflict):
-    title = "Licence not usable"
-    slug = "licence-not-usable"
-
-
-class QuantityExceeded(Conflict):
-    title = "Quantity exceeded"
-    slug = "quantity-exceeded"
-
-
-class ShipmentRefConflict(Conflict):
-    title = "Shipment reference conflict"
-    slug = "shipment-ref-conflict"
 
 
 class LicenceLine(Value, frozen=True, kw_only=True):

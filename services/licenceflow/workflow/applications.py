@@ -34,6 +34,7 @@ from licenceflow.store.pool import Connection
 from licenceflow.workflow import licences
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.patches import merge_patch
+from licenceflow.workflow.preconditions import require_version
 
 STREAM = "application"
 MAX_IDEMPOTENCY_KEY = 255
@@ -135,7 +136,7 @@ async def act(
     actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), action)
     principal.reach(actor, app.org, f"application {id}")
     command: ActionCommand = convert(fields, ActionCommand)  # type: ignore[arg-type]
-    _require_version(app, if_match)
+    require_version(app.version, if_match)
     transition = domain.apply(app, command, actor, ctx.clock.now(), ctx.calendar)
     if transition.application.status in APPROVALS:
         licence_id = await licences.issue_for(conn, ctx, transition.application, command, actor)
@@ -164,7 +165,7 @@ async def edit(
         )
     merged = merge_patch(msgspec.to_builtins(app.filing), fields)
     filing = await _valid_filing(conn, ctx, principal, convert(merged, Filing))
-    _require_version(app, if_match)
+    require_version(app.version, if_match)
     transition = domain.apply(app, Edit(filing=filing), actor, ctx.clock.now(), ctx.calendar)
     return await _save(conn, app, transition)
 
@@ -205,11 +206,6 @@ async def _record(conn: Connection, transition: domain.Transition) -> None:
         event=event,
         outbox={"application_id": str(app.id), "status": app.status.value, "version": app.version},
     )
-
-
-def _require_version(app: Application, if_match: frozenset[int] | None) -> None:
-    if if_match is not None and app.version not in if_match:
-        raise StaleVersion(f"If-Match does not match the current version {app.version}")
 
 
 async def _valid_filing(

@@ -12,7 +12,13 @@ from licenceflow.domain import licences as domain
 from licenceflow.domain.access import Principal
 from licenceflow.domain.applications import Application, Approve, Status
 from licenceflow.domain.audit import SYSTEM_ACTOR, Actor
-from licenceflow.domain.errors import FieldProblem, InvalidFiling, NotFound, StaleVersion
+from licenceflow.domain.errors import (
+    FieldProblem,
+    InvalidFiling,
+    NotFound,
+    ShipmentRefConflict,
+    StaleVersion,
+)
 from licenceflow.domain.licences import Licence, LicenceCommand, Shipment, ShipmentRequest
 from licenceflow.domain.values import as_object, convert, parse_json
 from licenceflow.store import events
@@ -20,6 +26,7 @@ from licenceflow.store import licences as store
 from licenceflow.store.applications import Visibility
 from licenceflow.store.pool import Connection
 from licenceflow.workflow.context import Context
+from licenceflow.workflow.preconditions import require_version
 
 STREAM = "licence"
 EXPIRY_BATCH = 200
@@ -109,7 +116,7 @@ async def act(
     actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), f"{action} a licence")
     principal.reach(actor, licence.org, f"licence {id}")
     command: LicenceCommand = convert(fields, LicenceCommand)  # type: ignore[arg-type]
-    _require_version(licence, if_match)
+    require_version(licence.version, if_match)
     now = ctx.clock.now()
     transition = domain.apply(licence, command, actor, now, ctx.calendar.date_of(now))
     await _save(conn, licence, transition)
@@ -134,11 +141,11 @@ async def ship(
     earlier = await store.find_shipment(conn, licence.id, request.shipment_ref)
     if earlier is not None:
         if (earlier.shipped_on, earlier.lines) != (request.shipped_on, drawn):
-            raise domain.ShipmentRefConflict(
+            raise ShipmentRefConflict(
                 f"shipment {request.shipment_ref} was recorded with other lines or date"
             )
         return Shipped(await get(conn, principal, id), replayed=True)
-    _require_version(licence, if_match)
+    require_version(licence.version, if_match)
     transition, shipment = domain.ship(licence, request, actor, ctx.clock.now())
     await _save(conn, licence, transition)
     await store.record_shipment(conn, licence.id, shipment)
@@ -170,11 +177,6 @@ async def _locked(conn: Connection, principal: Principal, id: UUID) -> Licence:
     if licence is None:
         raise NotFound(f"no licence {id}")
     return licence
-
-
-def _require_version(licence: Licence, if_match: frozenset[int] | None) -> None:
-    if if_match is not None and licence.version not in if_match:
-        raise StaleVersion(f"If-Match does not match the current version {licence.version}")
 
 
 async def _save(conn: Connection, before: Licence, transition: domain.Transition) -> None:
