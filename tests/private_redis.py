@@ -52,11 +52,14 @@ class PrivateRedis:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            client = redis.Redis(port=self.port, socket_timeout=0.5)
             try:
-                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                if client.ping():
                     return
             except redis.ConnectionError:
                 time.sleep(0.05)
+            finally:
+                client.close()
         raise AssertionError("private redis did not start")
 
     def stop(self) -> None:
