@@ -20,6 +20,7 @@ from licenceflow.workers.runtime import Runtime
 from licenceflow.workflow import applications
 from licenceflow.workflow.context import Context
 from tests.integration.conftest import SHANGHAI, Tokens, application_body
+from tests.private_redis import PrivateRedis
 
 
 async def run_task(settings: Settings, desk: authority.model.Desk, job: authority.Job) -> str:
@@ -99,3 +100,32 @@ async def test_a_task_for_a_withdrawn_application_writes_nothing(
     job = authority.Job(application_id=app_id, trigger_seq=submit_seq, task_id="t-1")
     assert await run_task(settings, "intake", job) == "skipped"
     assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id) == before
+
+
+async def test_a_review_desk_that_accepts_and_decides_queues_no_second_review(
+    client: AsyncTestClient[Litestar],
+    auth: Tokens,
+    db: Connection,
+    settings: Settings,
+    private_redis: PrivateRedis,
+) -> None:
+    """Without an intake desk the reviewer accepts and decides in one transaction: the
+    acceptance's follow-up (a review) is that very task, so nothing more is queued."""
+    no_intake = msgspec.structs.replace(settings, scenario="mmc", redis_url=private_redis.url)
+    created = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id = created.json()["id"]
+    submit_seq = await db.fetchval(
+        "SELECT seq FROM events WHERE stream_id = $1 AND action = 'submit'", app_id
+    )
+    job = authority.Job(application_id=app_id, trigger_seq=submit_seq, task_id="t-1")
+    assert await run_task(no_intake, "review", job) != "skipped"
+    assert (await officer_events(db, app_id))[0] == "accept"
+    unpublished = await db.fetchval(
+        """SELECT count(*) FROM outbox
+           WHERE published_at IS NULL AND payload->>'application_id' = $1""",
+        app_id,
+    )
+    assert unpublished == 0
+    assert app_id not in private_redis.queued_applications("review")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
@@ -53,6 +54,18 @@ async def mark_published(conn: Connection, ids: list[int], at: datetime) -> None
     await conn.execute("UPDATE outbox SET published_at = $2 WHERE id = ANY($1::bigint[])", ids, at)
 
 
+async def settle(conn: Connection, application_id: UUID, topic: str, at: datetime) -> None:
+    """Mark the application's unpublished `topic` rows done without publishing them (the work
+    they ask for happens in this very transaction)."""
+    await conn.execute(
+        """UPDATE outbox SET published_at = $3
+           WHERE published_at IS NULL AND topic = $2 AND payload->>'application_id' = $1""",
+        str(application_id),
+        topic,
+        at,
+    )
+
+
 async def pending_for(conn: Connection, application_ids: list[str]) -> set[str]:
     """Which of these applications still have unpublished follow-up work."""
     rows = await conn.fetch(
@@ -61,3 +74,17 @@ async def pending_for(conn: Connection, application_ids: list[str]) -> set[str]:
         application_ids,
     )
     return {r["id"] for r in rows}
+
+
+async def backlog(conn: Connection, now: datetime) -> tuple[int, datetime | None]:
+    """Due rows not yet published, and when the oldest row that was due at once was written
+    (real time; a deferred row's wait starts at a business time, not comparable)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS pending,
+                  min(recorded_at) FILTER (WHERE available_at IS NULL) AS oldest
+           FROM outbox
+           WHERE published_at IS NULL AND (available_at IS NULL OR available_at <= $1)""",
+        now,
+    )
+    assert row is not None
+    return int(row["pending"]), row["oldest"]

@@ -93,11 +93,14 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
                 return "skipped"  # a duplicate or the exporter got there first: write nothing
             ctx = await rt.context(conn)
             officer = _officer(desk)
-            if desk == "review" and locked.status is Status.SUBMITTED:
+            accepted = desk == "review" and locked.status is Status.SUBMITTED
+            if accepted:
                 await workflow.act(conn, ctx, officer, app.id, b'{"action": "accept"}')
             decided = await workflow.act(
                 conn, ctx, officer, app.id, msgspec.json.encode(_body(decision))
             )
+            if accepted:  # the review the acceptance asks for is this very task: queue none
+                await outbox.settle(conn, app.id, "application.accept", _now())
             if decision.follow_up_days is not None:  # a referral: decide again when it is over
                 later = model.business_end(
                     scenario, ctx.clock.now(), decision.follow_up_days, rt.calendar
