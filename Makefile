@@ -24,6 +24,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check services tests
 	$(BIN)/mypy
 
-test: lint
+# The dashboard's browser test drives Debian's chromium (nothing downloads a browser).
+CHROMIUM ?= /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+test: lint $(CHROMIUM)
 	$(BIN)/pytest
 	LICENCEFLOW_TEST_BACKEND=embedded $(BIN)/pytest -m smoke

@@ -8,26 +8,33 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from licenceflow.api.app import create_app
 from licenceflow.api.auth import issue_token
-from licenceflow.clock import BusinessClock, ClockAnchor, real_utc_now
+from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
 from licenceflow.config import Settings
+from licenceflow.metrics import keys
+from licenceflow.metrics.projector import events_behind, one_pass
 from licenceflow.store import migrations, pool
 from licenceflow.store.pool import Connection
+from licenceflow.workers.celery_app import QUEUES
 from tests import harness
 from tests.examples import application_body
+from tests.polling import eventually
 from tests.private_redis import PrivateRedis
 
 __all__ = ["Tokens", "application_body"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+CALENDAR = WorkingCalendar()
 # Monday 2 June 2025, 09:00 in Beijing: the business clock of every test unless it moves it.
 START = datetime(2025, 6, 2, 9, 0, tzinfo=SHANGHAI)
 TABLES = (
@@ -48,6 +55,47 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Any]:
+    """The session's Redis, without metrics, telemetry or queued tasks before and after."""
+    client = aioredis.from_url(settings.redis_url or "")
+
+    async def empty() -> None:
+        async for key in client.scan_iter(match="licenceflow:*"):
+            await client.unlink(key)
+        await client.delete(*QUEUES)
+
+    await empty()
+    yield client
+    await empty()
+    await client.aclose()
+
+
+async def relayed(db: Connection) -> None:
+    """Wait until the outbox relay (after commit, off the request) has settled every row."""
+
+    async def settled() -> bool:
+        return bool(
+            await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        )
+
+    await eventually(settled, "the outbox relay settling every row")
+
+
+async def project_all(db: Connection, redis: Any) -> int:
+    """Project until no committed event is left: a pass reads below the horizon of transactions
+    in flight, so another test's (or the relay's) open transaction can hold some back a moment."""
+    applied = 0
+
+    async def caught_up() -> bool:
+        nonlocal applied
+        applied += (await one_pass(db, redis, CALENDAR)).applied
+        return await events_behind(db, redis, await keys.current(redis)) == 0
+
+    await eventually(caught_up, "the projector catching up")
+    return applied
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from litestar.testing import AsyncTestClient
 from licenceflow.config import Settings
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
-from tests.integration.test_scheduler import Processes
 from tests.polling import eventually
+from tests.processes import Processes
 
 DECIDED = ("approved", "temporarily_approved", "rejected")
 

@@ -8,12 +8,10 @@ import dataclasses
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -32,17 +30,8 @@ Client = AsyncTestClient[Litestar]
 CALENDAR = WorkingCalendar()
 
 
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Any]:
-    client = aioredis.from_url(settings.redis_url or "")
-    async for key in client.scan_iter(match=keys.PREFIX + "*"):
-        await client.unlink(key)
-    yield client
-    await client.aclose()
-
-
 async def project(db: Connection, redis: Any) -> int:
-    return await project_once(db, redis, await keys.current(redis), CALENDAR)
+    return (await project_once(db, redis, await keys.current(redis), CALENDAR)).applied
 
 
 async def act(client: Client, auth: Tokens, app_id: str, role: str, **body: Any) -> None:
@@ -176,6 +165,26 @@ async def test_if_none_match_answers_304_until_an_event_is_applied(
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     assert changed.json()["pending"]["count"] == 2
+
+
+async def test_a_queue_that_moves_changes_the_etag(
+    client: Client, auth: Tokens, redis: Any
+) -> None:
+    """No event, but the body shows a deeper queue: a cached copy must not be confirmed."""
+    await redis.delete("review")
+    first = await client.get("/v1/metrics/backlog", headers=auth("viewer"))
+    await redis.lpush("review", b"a task")
+    try:
+        moved = await client.get(
+            "/v1/metrics/backlog",
+            headers={**auth("viewer"), "If-None-Match": first.headers["etag"]},
+        )
+    finally:
+        await redis.delete("review")
+    assert moved.status_code == 200
+    assert (
+        moved.json()["queues"]["review"]["depth"] == first.json()["queues"]["review"]["depth"] + 1
+    )
 
 
 async def test_check_finds_drift_and_a_rebuild_restores_the_same_numbers(

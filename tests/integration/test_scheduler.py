@@ -3,11 +3,7 @@ real processes, a real broker, the clock moved through its row in PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,44 +18,9 @@ from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import SHANGHAI, Tokens, application_body
 from tests.polling import eventually
+from tests.processes import Processes
 
 SWEEP_LINE = re.compile(r"sweep expire_licences: (\d+) expired")
-
-
-class Processes:
-    def __init__(self, settings: Settings, folder: Path) -> None:
-        self.env = {
-            **os.environ,
-            "LICENCEFLOW_DATABASE_URL": settings.database_url or "",
-            "LICENCEFLOW_REDIS_URL": settings.redis_url or "",
-            "LICENCEFLOW_SWEEP_INTERVAL_SECONDS": "0.5",
-        }
-        self.folder = folder
-        self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self, *args: str) -> Path:
-        log = self.folder / f"{args[0]}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "licenceflow", *args],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.running.append((process, log))
-        return log
-
-    def stop(self) -> None:
-        for process, _ in self.running:
-            process.send_signal(signal.SIGTERM)
-        for process, log in self.running:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise AssertionError(
-                    f"{process.args} ignored SIGTERM:\n{log.read_text()}"
-                ) from None
 
 
 @pytest.fixture

@@ -54,19 +54,13 @@ class Backlog(msgspec.Struct, frozen=True, kw_only=True):
     expected_wait_working_days: float | None
 
 
-class Reading(msgspec.Struct, frozen=True):
-    backlog: Backlog
-    version: str  # changes whenever an event is applied (and with the business date)
-
-
-async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar) -> Reading:
+async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar) -> Backlog:
     generation = await keys.current(redis)
     key = generation.key
     today = calendar.date_of(now)
     window = [(today - timedelta(days=n)).isoformat() for n in range(WINDOW_DAYS)]
     pipe = redis.pipeline(transaction=True)
     pipe.get(generation.as_of)
-    pipe.get(generation.version)
     for name in ("status", "element", "destination", "totals", "latency"):
         pipe.hgetall(key(scope, name))
     pipe.zcard(key(scope, "pending"))
@@ -78,7 +72,6 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
         pipe.llen(queue)
     (
         as_of,
-        version,
         status,
         element,
         destination,
@@ -100,7 +93,7 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
     decided_per_day = sum(int(n or 0) for n in decided) / WINDOW_DAYS
     approvals = totals_.get("approved", 0) + totals_.get("temporarily_approved", 0)
     judged = approvals + totals_.get("refused", 0)
-    backlog = Backlog(
+    return Backlog(
         as_of=datetime.fromisoformat(as_of.decode()) if as_of else None,
         by_status={s.value: _ints(status).get(s.value, 0) for s in Status},
         pending=Pending(
@@ -130,8 +123,6 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
         if decided_per_day
         else None,
     )
-    stamp = f"{generation.number}.{int(version or 0)}.{today.isoformat()}"
-    return Reading(backlog, stamp)
 
 
 def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:

@@ -14,7 +14,6 @@ class Generation:
         self.number = number
         self.base = f"{PREFIX}{number}:"
         self.position = self.base + "position"  # "<xact>:<seq>" of the last applied event
-        self.version = self.base + "version"  # bumped by every applied batch: the ETag
         self.as_of = self.base + "as_of"  # business time of the last applied event
 
     def key(self, scope: str, name: str) -> str:

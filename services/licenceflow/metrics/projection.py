@@ -44,6 +44,7 @@ class Fact(msgspec.Struct, frozen=True, kw_only=True):
     destination: str
     submitted_at: datetime | None
     due_at: datetime | None  # the application's current deadline
+    recorded: float = 0.0  # real Unix time the event was written (the lag figure only)
 
 
 class Op(NamedTuple):

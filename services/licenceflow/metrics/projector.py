@@ -9,7 +9,10 @@ application keep their order (each action locks the application's row first).
 
 Exactly once: a batch's operations and the new position are applied by one Lua script that
 first checks the stored position; a projector that dies after reading, or a second projector,
-cannot apply a batch twice."""
+cannot apply a batch twice.
+
+Each pass records its health for `/metrics` (see `telemetry`): events waiting when it began,
+and how long its worst event took from being written to being visible."""
 
 from __future__ import annotations
 
@@ -17,11 +20,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from licenceflow.domain.deadlines import Calendar
 from licenceflow.faults import pause_point
-from licenceflow.metrics import keys
+from licenceflow.metrics import keys, telemetry
 from licenceflow.metrics.projection import Fact, ops_for
 from licenceflow.store.pool import Connection
 
@@ -33,13 +36,19 @@ POLL_SECONDS = 1.0
 _READ = """
 SELECT e.seq, e.xact_id::text::bigint AS xact, e.at, e.org, e.stream_id AS application_id,
        e.action, e.from_status, e.to_status, e.reason_code, a.elements,
-       a.destination_country AS destination, a.submitted_at, a.due_at
+       a.destination_country AS destination, a.submitted_at, a.due_at,
+       extract(epoch FROM e.recorded_at)::float8 AS recorded
 FROM events e JOIN applications a ON a.id = e.stream_id
 WHERE e.stream = 'application'
   AND (e.xact_id, e.seq) > ($1::text::xid8, $2::bigint)
   AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.xact_id, e.seq
 LIMIT $3
+"""
+
+_BEHIND = """
+SELECT count(*) FROM events
+WHERE stream = 'application' AND (xact_id, seq) > ($1::text::xid8, $2::bigint)
 """
 
 _APPLY = """
@@ -53,8 +62,7 @@ for _ = 1, tonumber(ARGV[4]) do
   i = i + 4
 end
 redis.call('SET', KEYS[1], ARGV[2])
-redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[3], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[3])
 return 1
 """
 
@@ -81,25 +89,48 @@ async def apply_batch(
     args: list[str] = [position, f"{last.xact}:{last.seq}", last.at.isoformat(), str(len(ops))]
     for op in ops:
         args += [op.command, op.key, op.field, op.value]
-    applied = await redis.eval(
-        _APPLY, 3, generation.position, generation.version, generation.as_of, *args
-    )
+    applied = await redis.eval(_APPLY, 2, generation.position, generation.as_of, *args)
     return bool(applied)
+
+
+class Pass(NamedTuple):
+    applied: int
+    lag_seconds: float  # the worst applied event: written → visible, real seconds (0: none)
 
 
 async def project_once(
     conn: Connection, redis: Any, generation: keys.Generation, calendar: Calendar
-) -> int:
-    """Apply every event now below the horizon to `generation`; returns how many."""
-    total = 0
+) -> Pass:
+    """Apply every event now below the horizon to `generation`."""
+    applied, lag = 0, 0.0
     while True:
         position = (await redis.get(generation.position) or b"").decode()
         facts = await read_batch(conn, position)
         if not facts:
-            return total
+            return Pass(applied, lag)
         pause_point("projector-read")  # tests only: a kill lands after a read, before applying
         if await apply_batch(redis, generation, position, facts, calendar):
-            total += len(facts)
+            applied += len(facts)
+            lag = max(lag, time.time() - min(fact.recorded for fact in facts))
+
+
+async def events_behind(conn: Connection, redis: Any, generation: keys.Generation) -> int:
+    """Committed events the generation has not applied yet."""
+    xact, seq = parse_position((await redis.get(generation.position) or b"").decode())
+    behind: int = await conn.fetchval(_BEHIND, xact, seq)
+    return behind
+
+
+async def one_pass(conn: Connection, redis: Any, calendar: Calendar) -> Pass:
+    """Catch up with every committed event, and record the pass for `/metrics`."""
+    generation = await keys.current(redis)
+    behind = await events_behind(conn, redis, generation)
+    done = await project_once(conn, redis, generation, calendar)
+    seen = {"projector_heartbeat": time.time(), "projector_events_behind": behind}
+    if done.applied:  # an idle pass keeps the last lag: it measured nothing
+        seen["projector_lag_seconds"] = done.lag_seconds
+    await telemetry.record(redis, **seen)
+    return done
 
 
 async def run(conn: Connection, redis: Any, calendar: Calendar) -> None:
@@ -111,10 +142,13 @@ async def run(conn: Connection, redis: Any, calendar: Calendar) -> None:
         wake.clear()
         try:
             started = time.monotonic()
-            applied = await project_once(conn, redis, await keys.current(redis), calendar)
-            if applied:
+            done = await one_pass(conn, redis, calendar)
+            if done.applied:
                 log.info(
-                    "projected %d events in %.0f ms", applied, (time.monotonic() - started) * 1000
+                    "projected %d events in %.0f ms (worst lag %.3f s)",
+                    done.applied,
+                    (time.monotonic() - started) * 1000,
+                    done.lag_seconds,
                 )
         except (OSError, ConnectionError) as error:  # Redis away: keep polling, lose nothing
             log.warning("projector: %r; retrying", error)

@@ -58,6 +58,9 @@ Publish = Callable[[Target, dict[str, Any]], None]
 def celery_publisher(app: Celery) -> Publish:
     """A blocking publish through Celery's producer: no retries, short socket timeouts.
 
+    `app` must be the app itself, not the `current_app` proxy: the publish runs on the
+    publisher thread, where the proxy would find another thread's current app.
+
     Published to the default exchange with the queue's name as routing key: the broker puts the
     message straight into that queue. Through a named exchange, a Redis restarted empty would
     have lost the exchange's bindings, and a publisher that believes them declared would drop

@@ -63,12 +63,13 @@ class Runtime:
 
         from licenceflow.workers import relay
 
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
         try:
             async with self.pool.acquire() as conn:
                 await relay.relay_due(
                     conn,
                     await self.context(conn),
-                    relay.celery_publisher(current_app),
+                    relay.celery_publisher(app),
                     simulated=self.settings.authority == "simulated",
                     has_intake=self.scenario.intake is not None,
                 )

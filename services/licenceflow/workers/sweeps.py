@@ -8,12 +8,14 @@ at once; the row locks with SKIP LOCKED keep it safe even without that lock."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 from celery import current_app, shared_task
 
 from licenceflow.domain.applications import Status
+from licenceflow.metrics import telemetry
 from licenceflow.store import applications as applications_store
 from licenceflow.store import outbox
 from licenceflow.store.pool import Connection
@@ -67,7 +69,7 @@ async def deadlines(rt: Runtime) -> int:
 
 
 async def relay_outbox(rt: Runtime) -> int:
-    publish = relay.celery_publisher(current_app)
+    publish = relay.celery_publisher(current_app._get_current_object())  # type: ignore[attr-defined]
 
     async def step(conn: Connection, ctx: Context) -> int:
         return await relay.relay_due(
@@ -78,6 +80,15 @@ async def relay_outbox(rt: Runtime) -> int:
             has_intake=rt.scenario.intake is not None,
         )
 
+    # What the fast paths left for the sweep: the outbox's lag, for `/metrics`.
+    async with rt.pool.acquire() as conn:
+        pending, oldest = await outbox.backlog(conn, (await rt.context(conn)).clock.now())
+    await telemetry.record(
+        rt.redis,
+        outbox_checked_at=time.time(),
+        outbox_pending=pending,
+        outbox_oldest_recorded_at=oldest.timestamp() if oldest else 0,
+    )
     return await sweep(rt, "relay_outbox", step, relay.BATCH)
 
 

@@ -1,0 +1,49 @@
+"""The service's own commands as real processes of a test, each logging to a file of its own,
+stopped with SIGTERM as a deployment would (and failed if one ignores it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from licenceflow.config import Settings
+
+
+class Processes:
+    def __init__(self, settings: Settings, folder: Path, **env: str) -> None:
+        self.env = {
+            **os.environ,
+            "LICENCEFLOW_DATABASE_URL": settings.database_url or "",
+            "LICENCEFLOW_REDIS_URL": settings.redis_url or "",
+            "LICENCEFLOW_SWEEP_INTERVAL_SECONDS": "0.5",
+            **env,
+        }
+        self.folder = folder
+        self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, *args: str) -> Path:
+        log = self.folder / f"{args[0]}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "licenceflow", *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.running.append((process, log))
+        return log
+
+    def stop(self) -> None:
+        for process, _ in self.running:
+            process.send_signal(signal.SIGTERM)
+        for process, log in self.running:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise AssertionError(
+                    f"{process.args} ignored SIGTERM:\n{log.read_text()}"
+                ) from None
