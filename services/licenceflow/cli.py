@@ -57,7 +57,7 @@ async def _migrate(url: str) -> list[str]:
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     if not settings.database_url:
         raise ConfigError("LICENCEFLOW_DATABASE_URL is required")
-    applied = asyncio.run(_migrate(settings.database_url))
+    applied = asyncio.run(_prepare(settings))  # workers need the clock before any API starts
     print("applied: " + ", ".join(applied) if applied else "schema is current")
     return 0
 
@@ -66,17 +66,34 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     settings.check_deployable()
+    workers = args.workers or settings.web_workers
+    if workers > 1:
+        _share_prometheus_samples()
     uvicorn.run(
         "licenceflow.api.app:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.web_workers,
+        workers=workers,
         log_level=settings.log_level,
         proxy_headers=True,
         access_log=False,
     )
     return 0
+
+
+def _share_prometheus_samples() -> None:
+    """Server worker processes keep their request metrics in one folder that `/metrics` adds
+    up (prometheus-client's multiprocess mode). Emptied at start: counters start with the server.
+    Set before the workers start, so each imports prometheus-client in that mode."""
+    folder = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        or tempfile.mkdtemp(prefix="licenceflow-metrics-")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -170,6 +187,12 @@ def cmd_projector(settings: Settings, _: argparse.Namespace) -> int:
     from licenceflow.metrics import projector
 
     async def run() -> None:
+        # SIGTERM (a container's stop; PID 1 has no default handler) stops it like Ctrl-C: a
+        # batch is applied whole or not at all, so stopping anywhere is safe.
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGTERM,
+            asyncio.current_task().cancel,  # type: ignore[union-attr]
+        )
         conn, redis = await _metrics_session(settings)
         try:
             await projector.run(
@@ -179,7 +202,7 @@ def cmd_projector(settings: Settings, _: argparse.Namespace) -> int:
             await redis.aclose()
             await conn.close()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(run())
     return 0
 
@@ -216,6 +239,31 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
             settings, sub=args.sub, org=args.org, roles=args.role, ttl=timedelta(seconds=args.ttl)
         )
     )
+    return 0
+
+
+LOAD_ORGS = ("load-baotou", "load-ganzhou", "load-ningbo", "load-xiamen")
+
+
+def cmd_load_tokens(settings: Settings, args: argparse.Namespace) -> int:
+    """The load test's tokens as JSON: one exporter per organisation, an officer, a viewer."""
+    from licenceflow.api.auth import issue_token
+
+    ttl = timedelta(seconds=args.ttl)
+    tokens = {
+        "exporter": [
+            issue_token(settings, sub=f"{org}-compliance", org=org, roles=["exporter"], ttl=ttl)
+            for org in LOAD_ORGS
+        ],
+        "officer": issue_token(
+            settings, sub="load-officer", org="authority", roles=["officer"], ttl=ttl
+        ),
+        "viewer": issue_token(
+            settings, sub="load-dashboard", org="procurement", roles=["viewer"], ttl=ttl
+        ),
+    }
+    Path(args.path).write_bytes(msgspec.json.encode(tokens))
+    print(f"wrote {len(LOAD_ORGS)} exporters' tokens, an officer's and a viewer's to {args.path}")
     return 0
 
 
@@ -418,6 +466,13 @@ def parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token.set_defaults(run=cmd_token)
+
+    load_tokens = sub.add_parser(
+        "load-tokens", help="write the load test's tokens (exporters, officer, viewer) as JSON"
+    )
+    load_tokens.add_argument("path")
+    load_tokens.add_argument("--ttl", type=int, default=86400, help="seconds (default 86400)")
+    load_tokens.set_defaults(run=cmd_load_tokens)
     return top
 
 

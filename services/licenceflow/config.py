@@ -71,6 +71,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """How often the scheduler queues each sweep (licence expiry, ...), in real seconds."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of every process."""
+    benchmark_endpoint: bool = False
+    """Serve `GET /benchmark/static?size=N`: N bytes of JSON, no I/O (a benchmark reference)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,4 +1,5 @@
-"""`licenceflow migrate` is idempotent and safe when two run at once."""
+"""`licenceflow migrate` is idempotent, safe when two run at once, and starts the business
+clock."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests import harness
 async def test_two_migrators_at_once_apply_everything_once(servers: harness.Servers) -> None:
     name, url = await harness.create_database(servers.postgres_url)
     try:
-        env = {**os.environ, "LICENCEFLOW_DATABASE_URL": url}
+        env = {**os.environ, "LICENCEFLOW_DATABASE_URL": url, "LICENCEFLOW_CLOCK_SPEED": "1440"}
         runs = [
             await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -39,6 +40,8 @@ async def test_two_migrators_at_once_apply_everything_once(servers: harness.Serv
             versions = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
             assert [r["version"] for r in versions] == [m.version for m in migrations.available()]
             assert await migrations.migrate(conn) == []
+            # the business clock is stored too: workers started before any API can act
+            assert await conn.fetchval("SELECT speed FROM business_clock") == 1440
         finally:
             await conn.close()
     finally:

@@ -14,7 +14,16 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from licenceflow import __version__
-from licenceflow.api import clock, health, metrics, openapi, reference
+from licenceflow.api import (
+    benchmark,
+    clock,
+    dashboard,
+    health,
+    metrics,
+    openapi,
+    prometheus,
+    reference,
+)
 from licenceflow.api.applications import ApplicationController
 from licenceflow.api.auth import Authenticator
 from licenceflow.api.cursors import Cursors
@@ -100,17 +109,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await app.state.redis.aclose()
             await pool.close()
 
+    optional = [benchmark.static] if settings.benchmark_endpoint else []
     return Litestar(
         route_handlers=[
+            *optional,
             ApplicationController,
             LicenceController,
             reference.elements,
             clock.business_clock,
             metrics.backlog_metrics,
+            prometheus.prometheus_metrics,
             health.live,
             health.ready,
+            dashboard.page,
+            dashboard.asset,
         ],
         lifespan=[lifespan],
+        middleware=[prometheus.RequestMetrics()],
         state=None,
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),

@@ -1,0 +1,194 @@
+"""A headless load run against the real stack: `licenceflow serve --workers 2`, a worker on every
+queue, the scheduler and the projector as processes, on the session's PostgreSQL server (a
+database of the run's own) and a private Redis; locust, in a process of its own (it monkeypatches
+with gevent, so it never enters pytest's), drives tests/load/locustfile.py at it.
+
+The run must finish with no failure (every answer one that its request expects), every kind of
+user must have been served, and the dashboard must have had a 304; afterwards the backlog read
+model must agree with the event log (`licenceflow metrics check`) and no process may have logged
+an error. The statistics are printed and, with the HTML report, left in tests/artifacts/load/."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from licenceflow.api.auth import issue_token
+from licenceflow.config import Settings
+from tests.polling import eventually
+from tests.private_redis import PrivateRedis, free_port
+from tests.processes import Processes
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "load"
+SECRET = "load-test-secret-of-more-than-32-bytes"
+ORGS = ("baotou-magnet", "ganzhou-re", "ningbo-pm", "xiamen-tre")
+# The dashboard's viewer: a procurement lead, of an organisation that files nothing (as in
+# docker-compose's load profile).
+VIEWER_ORG = "procurement"
+USERS, SPAWN_RATE, RUN_TIME = 20, 10, "20s"
+USER_CLASSES = ("[compliance]", "[officer]", "[dashboard]")
+MIN_REQUESTS = 300  # a 2-CPU machine running the whole stack as well makes about 650
+
+
+def tokens(settings: Settings) -> dict[str, object]:
+    """The locustfile's tokens: an exporter per organisation, an officer, a viewer."""
+
+    def one(sub: str, org: str, role: str) -> str:
+        return issue_token(settings, sub=sub, org=org, roles=[role], ttl=timedelta(hours=1))
+
+    return {
+        "exporter": [one(f"compliance@{org}", org, "exporter") for org in ORGS],
+        "officer": one("officer-1", "mofcom", "officer"),
+        "viewer": one("procurement-lead", VIEWER_ORG, "viewer"),
+    }
+
+
+def locust(host: str, tokens_file: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    binary = Path(sys.executable).with_name("locust")
+    command = [
+        str(binary),
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        f"--users={USERS}",
+        f"--spawn-rate={SPAWN_RATE}",
+        f"--run-time={RUN_TIME}",
+        "--stop-timeout=10",  # users finish the request in flight: no cut-off request counts
+        f"--host={host}",
+        f"--csv={out / 'load'}",
+        f"--html={out / 'load.html'}",
+        "--only-summary",
+        "--exit-code-on-error=1",
+    ]
+    env = {**os.environ, "LICENCEFLOW_LOAD_TOKENS": str(tokens_file)}
+    return subprocess.run(
+        command, env=env, cwd=out, capture_output=True, text=True, timeout=150, check=False
+    )
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def table(rows: list[dict[str, str]]) -> str:
+    """Requests, failures, requests per second and latency percentiles (ms), one line a name."""
+    width = max(len(row["Name"]) for row in rows)
+    head = f"{'request':<{width}} {'n':>6} {'fail':>5} {'rps':>6} {'p50':>5} {'p95':>5} {'p99':>5}"
+    lines = [head + "  (ms)"]
+    for row in rows:
+        lines.append(
+            f"{row['Name']:<{width}} {row['Request Count']:>6} {row['Failure Count']:>5} "
+            f"{float(row['Requests/s']):>6.1f} {row['50%']:>5} {row['95%']:>5} {row['99%']:>5}"
+        )
+    return "\n".join(lines)
+
+
+def problems(log: Path) -> list[str]:
+    """The lines of a process's log that speak of an error."""
+    return [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if "Traceback" in line
+        or " ERROR " in line  # licenceflow's and Celery's format
+        or " CRITICAL " in line
+        or line.startswith(("ERROR:", "CRITICAL:"))  # uvicorn's
+    ]
+
+
+@pytest.mark.timeout(300)
+async def test_the_stack_under_load(
+    database_url: str, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database_url, redis_url=private_redis.url, jwt_secret=SECRET)
+    port = free_port()
+    host = f"http://127.0.0.1:{port}"
+    processes = Processes(
+        settings,
+        tmp_path,
+        LICENCEFLOW_JWT_SECRET=SECRET,
+        # The locust officers are the authority: no simulated desk decides in their place.
+        LICENCEFLOW_AUTHORITY="human",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+    )
+    tokens_file = tmp_path / "tokens.json"
+    given = tokens(settings)
+    tokens_file.write_text(json.dumps(given))
+    out = tmp_path / "locust"
+    out.mkdir()
+    logs = [
+        processes.start("serve", "--port", str(port), "--workers", "2"),
+        processes.start("worker"),
+        processes.start("scheduler", "--schedule-file", str(tmp_path / "beat-schedule")),
+        processes.start("projector"),
+    ]
+    try:
+        async with httpx.AsyncClient(base_url=host) as http:
+
+            async def ready() -> bool:
+                try:
+                    backlog = await http.get(
+                        "/v1/metrics/backlog",
+                        headers={"Authorization": f"Bearer {given['viewer']}"},
+                    )
+                    return (
+                        (await http.get("/health/ready")).status_code == backlog.status_code == 200
+                    )
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready, "the service ready, its backlog served", logs=logs)
+        run = await asyncio.to_thread(locust, host, tokens_file, out)
+        # The read model the dashboards polled agrees with the event log, as of its position.
+        check = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "licenceflow", "metrics", "check"],
+            env=processes.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        processes.stop()
+
+    assert (out / "load_stats.csv").exists(), f"locust wrote no statistics:\n{run.stderr[-4000:]}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for report in out.glob("load*"):
+        shutil.copy(report, ARTIFACTS / report.name)
+    stats = read_csv(out / "load_stats.csv")
+    failures = read_csv(out / "load_failures.csv")
+    by_name = {row["Name"]: row for row in stats}
+    print(f"\nlocust: {USERS} users, {RUN_TIME}; reports in {ARTIFACTS}\n{table(stats)}")
+
+    assert not failures, "failures:\n" + "\n".join(
+        f"  {f['Occurrences']} × {f['Method']} {f['Name']}: {f['Error']}" for f in failures
+    )
+    raised = read_csv(out / "load_exceptions.csv")  # the locustfile's own errors
+    assert not raised, "\n".join(f"{e['Count']} × {e['Traceback']}" for e in raised)
+    assert run.returncode == 0, f"locust exited {run.returncode}:\n{run.stderr[-4000:]}"
+    for kind in USER_CLASSES:
+        made = sum(int(row["Request Count"]) for row in stats if row["Name"].startswith(kind))
+        assert made > 0, f"no {kind} user made a request"
+    total = int(by_name["Aggregated"]["Request Count"])
+    assert total > MIN_REQUESTS, f"only {total} requests in {RUN_TIME}"
+    not_modified = sum(
+        int(row["Request Count"])
+        for row in stats
+        if row["Name"].startswith("[dashboard]") and row["Name"].endswith("(304)")
+    )
+    assert not_modified > 0, "the dashboard saw no 304"
+    assert check.returncode == 0, f"metrics check:\n{check.stdout}{check.stderr}"
+    errors = {log.name: problems(log) for log in logs}
+    assert not any(errors.values()), f"errors in the processes' logs: {errors}"
