@@ -187,23 +187,22 @@ def cmd_projector(settings: Settings, _: argparse.Namespace) -> int:
     from licenceflow.metrics import projector
 
     async def run() -> None:
-        # SIGTERM (a container's stop; PID 1 has no default handler) stops it like Ctrl-C: a
-        # batch is applied whole or not at all, so stopping anywhere is safe.
-        asyncio.get_running_loop().add_signal_handler(
-            signal.SIGTERM,
-            asyncio.current_task().cancel,  # type: ignore[union-attr]
-        )
+        # SIGTERM (a container's stop; as PID 1 it has no default action) and SIGINT end the
+        # loop after the pass in flight. A flag, not a task cancellation: a cancellation that
+        # lands in a library's await can be swallowed, and the process would never stop.
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
         conn, redis = await _metrics_session(settings)
         try:
             await projector.run(
-                conn, redis, WorkingCalendar(settings.holiday_country, settings.timezone)
+                conn, redis, WorkingCalendar(settings.holiday_country, settings.timezone), stop
             )
         finally:
             await redis.aclose()
             await conn.close()
 
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        asyncio.run(run())
+    asyncio.run(run())
     return 0
 
 

@@ -80,6 +80,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(300)
 async def test_the_review_desk_is_an_mmc_queue(
     settings: Settings, auth: Tokens, db: Connection, private_redis: PrivateRedis, tmp_path: Path

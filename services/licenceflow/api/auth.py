@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from licenceflow.domain.audit import Role
 from licenceflow.domain.errors import NotAuthenticated
 
 TOKEN_ROLES = frozenset({Role.EXPORTER, Role.VIEWER, Role.OFFICER})
+VERIFIED_TOKENS = 10_000  # tokens remembered per process once verified (the oldest go first)
 
 
 class Claims(msgspec.Struct, frozen=True):
@@ -43,14 +45,28 @@ class Authenticator:
         self._algorithms = [settings.jwt_algorithm]
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        # A token's signature and claims never change: once verified, a token is looked up,
+        # not decoded again, until it expires (checked on every use).
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def principal(self, authorization: str | None) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("send `Authorization: Bearer <token>`")
+        token = token.strip()
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             payload = jwt.decode(
-                token.strip(),
+                token,
                 self._key,
                 algorithms=self._algorithms,
                 issuer=self._issuer,
@@ -64,4 +80,4 @@ class Authenticator:
             raise NotAuthenticated(f"invalid token claims: {error}") from None
         if not claims.roles <= TOKEN_ROLES or not claims.roles:
             raise NotAuthenticated("invalid token claims: unknown or no roles")
-        return Principal(sub=claims.sub, org=claims.org, roles=claims.roles)
+        return Principal(sub=claims.sub, org=claims.org, roles=claims.roles), float(payload["exp"])

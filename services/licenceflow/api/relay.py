@@ -56,8 +56,11 @@ class RelayLoop:
         backoff = 0.0
         while True:
             if backoff:  # the broker failed: try again on our own, less and less often
+                # asyncio.timeout rather than wait_for: on 3.11 wait_for can swallow the
+                # cancellation `stop` sends if it lands as the wait ends
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), backoff)
+                    async with asyncio.timeout(backoff):
+                        await self._wake.wait()
             else:
                 await self._wake.wait()
             self._wake.clear()

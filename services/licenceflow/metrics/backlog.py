@@ -13,6 +13,7 @@ from licenceflow.domain.applications import DECIDED, Status
 from licenceflow.metrics import keys
 
 WINDOW_DAYS = 30
+_generation = keys.Generation(1)  # the generation this process read last
 BUCKETS = ("pending", *sorted(s.value for s in DECIDED))
 QUEUES = ("intake", "review")
 
@@ -55,35 +56,44 @@ class Backlog(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar) -> Backlog:
-    generation = await keys.current(redis)
-    key = generation.key
+    """Everything in one MULTI round trip, together with the name of the current generation:
+    read with the generation last seen, and again in the rare case a rebuild swapped it."""
+    global _generation
     today = calendar.date_of(now)
     window = [(today - timedelta(days=n)).isoformat() for n in range(WINDOW_DAYS)]
-    pipe = redis.pipeline(transaction=True)
-    pipe.get(generation.as_of)
-    for name in ("status", "element", "destination", "totals", "latency"):
-        pipe.hgetall(key(scope, name))
-    pipe.zcard(key(scope, "pending"))
-    pipe.zrange(key(scope, "pending"), 0, 0, withscores=True)
-    pipe.zcount(key(scope, "running"), "-inf", f"({now.timestamp() - 1}")
-    pipe.hmget(key(scope, "submitted"), window)
-    pipe.hmget(key(scope, "decided"), window)
-    for queue in QUEUES:
-        pipe.llen(queue)
-    (
-        as_of,
-        status,
-        element,
-        destination,
-        totals,
-        latency,
-        pending,
-        oldest,
-        overdue,
-        submitted,
-        decided,
-        *depths,
-    ) = await pipe.execute()
+    while True:
+        generation = _generation
+        key = generation.key
+        pipe = redis.pipeline(transaction=True)
+        pipe.get(keys.CURRENT)
+        pipe.get(generation.as_of)
+        for name in ("status", "element", "destination", "totals", "latency"):
+            pipe.hgetall(key(scope, name))
+        pipe.zcard(key(scope, "pending"))
+        pipe.zrange(key(scope, "pending"), 0, 0, withscores=True)
+        pipe.zcount(key(scope, "running"), "-inf", f"({now.timestamp() - 1}")
+        pipe.hmget(key(scope, "submitted"), window)
+        pipe.hmget(key(scope, "decided"), window)
+        for queue in QUEUES:
+            pipe.llen(queue)
+        (
+            current,
+            as_of,
+            status,
+            element,
+            destination,
+            totals,
+            latency,
+            pending,
+            oldest,
+            overdue,
+            submitted,
+            decided,
+            *depths,
+        ) = await pipe.execute()
+        if keys.number(current) == generation.number:
+            break
+        _generation = keys.Generation(keys.number(current))
 
     totals_ = _ints(totals)
     oldest_at = (

@@ -20,7 +20,11 @@ class Generation:
         return f"{self.base}{scope}:{name}"
 
 
+def number(stored: bytes | None) -> int:
+    """The generation `CURRENT` names (1 until the first rebuild)."""
+    return int(stored) if stored else 1
+
+
 async def current(redis: Any) -> Generation:
-    """The generation readers use (1 until the first rebuild)."""
-    number = await redis.get(CURRENT)
-    return Generation(int(number) if number else 1)
+    """The generation readers use."""
+    return Generation(number(await redis.get(CURRENT)))

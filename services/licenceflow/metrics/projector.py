@@ -133,12 +133,13 @@ async def one_pass(conn: Connection, redis: Any, calendar: Calendar) -> Pass:
     return done
 
 
-async def run(conn: Connection, redis: Any, calendar: Calendar) -> None:
-    """Project forever: woken by PostgreSQL's notification at each commit of events, and at
-    least every POLL_SECONDS (a notification can be missed while reconnecting)."""
+async def run(conn: Connection, redis: Any, calendar: Calendar, stop: asyncio.Event) -> None:
+    """Project until `stop` is set: woken by PostgreSQL's notification at each commit of events,
+    and at least every POLL_SECONDS (a notification can be missed while reconnecting). Stopping
+    between passes is always safe: a batch is applied whole or not at all."""
     wake = asyncio.Event()
     await conn.add_listener("licenceflow_events", lambda *_: wake.set())
-    while True:
+    while not stop.is_set():
         wake.clear()
         try:
             started = time.monotonic()
@@ -153,4 +154,5 @@ async def run(conn: Connection, redis: Any, calendar: Calendar) -> None:
         except (OSError, ConnectionError) as error:  # Redis away: keep polling, lose nothing
             log.warning("projector: %r; retrying", error)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            async with asyncio.timeout(POLL_SECONDS):
+                await wake.wait()

@@ -67,16 +67,31 @@ def from_row(row: asyncpg.Record) -> Application:
     )
 
 
-async def next_reference_number(conn: Connection, year: int) -> int:
-    """The next number of `year`; the counter row stays locked until the transaction ends, so
-    numbers are given in commit order and a rolled-back creation gives its number back."""
-    number: int = await conn.fetchval(
-        """INSERT INTO reference_counters (year, last_number) VALUES ($1, 1)
-           ON CONFLICT (year) DO UPDATE SET last_number = reference_counters.last_number + 1
-           RETURNING last_number""",
-        year,
+async def insert_numbered(conn: Connection, app: Application, year: int) -> Application:
+    """Insert `app` under `year`'s next reference number (`EL-YYYY-NNNNNN`), taken from the
+    year's counter row in the same statement. The row stays locked until the transaction ends,
+    so numbers are given in commit order and a rolled-back creation gives its number back; the
+    caller does this last, to hold that lock for as short a time as possible."""
+    values = list(_values(app))
+    columns = _WRITTEN.split(", ")
+    at = columns.index("reference")
+    values[at] = year
+    selected = ", ".join(
+        f"'EL-' || ${i}::int || '-' || lpad(n::text, greatest(6, length(n::text)), '0')"
+        if i == at + 1
+        else f"${i}"
+        for i in range(1, len(values) + 1)
     )
-    return number
+    reference: str = await conn.fetchval(
+        f"""WITH counter AS (
+                INSERT INTO reference_counters (year, last_number) VALUES (${at + 1}, 1)
+                ON CONFLICT (year) DO UPDATE SET last_number = reference_counters.last_number + 1
+                RETURNING last_number AS n)
+            INSERT INTO applications ({_WRITTEN}) SELECT {selected} FROM counter
+            RETURNING reference""",
+        *values,
+    )
+    return msgspec.structs.replace(app, reference=reference)
 
 
 async def get(
@@ -103,15 +118,6 @@ async def update(conn: Connection, app: Application, *, expected_version: int) -
         expected_version,
     )
     return bool(status == "UPDATE 1")
-
-
-async def insert(conn: Connection, app: Application) -> None:
-    values = _values(app)
-    await conn.execute(
-        f"""INSERT INTO applications ({_WRITTEN})
-            VALUES ({", ".join(f"${i}" for i in range(1, len(values) + 1))})""",
-        *values,
-    )
 
 
 def _values(app: Application) -> Sequence[Any]:

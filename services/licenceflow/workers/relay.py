@@ -67,8 +67,11 @@ def celery_publisher(app: Celery) -> Publish:
     the message silently."""
 
     def publish(target: Target, kwargs: dict[str, Any]) -> None:
+        # stamped here, on the publisher thread, as the message leaves for the broker: the wait
+        # the desks measure starts now, not when the relay picked the row
+        stamped = kwargs | {"published_at": datetime.now(UTC).isoformat()}
         app.send_task(
-            target.task, kwargs=kwargs, exchange="", routing_key=target.queue, retry=False
+            target.task, kwargs=stamped, exchange="", routing_key=target.queue, retry=False
         )
 
     return publish
@@ -100,7 +103,6 @@ async def relay_due(
                     "application_id": row.payload["application_id"],
                     "trigger_seq": row.payload["event_seq"],
                     "served": row.payload.get("served", False),
-                    "published_at": datetime.now(UTC).isoformat(),
                 }
                 try:
                     await asyncio.wait_for(

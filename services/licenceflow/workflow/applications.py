@@ -43,6 +43,9 @@ APPROVALS = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED})
 _snapshot = msgspec.json.Decoder(Application)
 
 
+UNNUMBERED = ""  # an application's reference until the store numbers it
+
+
 class Created(NamedTuple):
     application: Application
     replayed: bool
@@ -81,13 +84,11 @@ async def create(
         if earlier is not None:
             await idempotency.forget(conn, principal.org, idempotency_key)
 
-    year = ctx.calendar.date_of(now).year
-    number = await store.next_reference_number(conn, year)
     steps = [
         domain.file(
             id=uuid4(),
             org=principal.org,
-            reference=f"EL-{year}-{number:06d}",
+            reference=UNNUMBERED,
             filing=filing,
             actor=actor,
             now=now,
@@ -95,10 +96,10 @@ async def create(
     ]
     if submit:
         steps.append(domain.apply(steps[0].application, domain.Submit(), actor, now, ctx.calendar))
-    app = steps[-1].application
-    await store.insert(conn, app)
-    for step in steps:
+    for step in steps:  # the timeline and the outbox first: they need no number
         await _record(conn, step)
+    # last: numbering locks the year's counter row until the commit
+    app = await store.insert_numbered(conn, steps[-1].application, ctx.calendar.date_of(now).year)
     if idempotency_key is not None:
         await idempotency.remember(
             conn,

@@ -1,0 +1,599 @@
+"""The benchmark: the service as it runs in production, against references measured in the same run.
+
+    python -m tests.perf.bench [--applications 50000] [--seconds 10] [--out FILE.json]
+
+Needs LICENCEFLOW_BENCH_DATABASE_URL (an administrative PostgreSQL URL: the run creates and
+drops a database of its own; default the machine's postgres database) and
+LICENCEFLOW_BENCH_REDIS_URL (default redis://127.0.0.1:6379/13, emptied), and Debian's `wrk`
+and `pgbench` (installed with apt-get when missing). Steps:
+
+1. a fresh database, `licenceflow migrate`, ≥50,000 submitted applications filed through the
+   workflow (four connections), the backlog projected;
+2. `licenceflow serve` as the image runs it (uvicorn, LICENCEFLOW_WEB_WORKERS=2), the human
+   authority (no desk decides behind the benchmark's back), the no-I/O reference endpoint on;
+3. wrk (-t2 -c32, the same duration each) on: create (POST, durable: row, events, outbox), read
+   by id, the list's first page and its 1,000th (by cursor), an action (accept, a different
+   application each time), the backlog metrics; and the no-I/O endpoint with a body the size
+   of the backlog's;
+4. pgbench -M prepared -c32 -j2, the same duration, running the very SQL the create and the
+   read by id ran (captured from the workflow on a logged connection);
+5. open loop at 60% of each path's measured maximum (read, create, and the no-I/O endpoint at
+   the read's rate and at the create's), timed from each request's scheduled send;
+6. a table (RPS, p50, p99, ratio to its reference, the target) on stdout, and the figures as
+   JSON in `--out`. Projector lag is measured too: real seconds from a create's commit to the
+   backlog showing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import redis.asyncio as aioredis
+
+from licenceflow.api.auth import issue_token
+from licenceflow.clock import WorkingCalendar
+from licenceflow.config import Settings
+from licenceflow.domain.access import Principal
+from licenceflow.domain.audit import Role
+from licenceflow.metrics.projector import one_pass
+from licenceflow.store.pool import Connection, connect
+from licenceflow.workflow import applications as workflow
+from licenceflow.workflow.context import Context
+from tests import harness
+from tests.examples import application_body
+from tests.perf import openloop
+
+SECRET = "a-benchmark-secret-of-32-bytes-or-more"
+WORKERS = 2  # as the Docker image's `serve` (LICENCEFLOW_WEB_WORKERS)
+CONNECTIONS = 32
+THREADS = 2
+ORG = "acme"
+EXPORTER = Principal(sub="bench-filer", org=ORG, roles=frozenset({Role.EXPORTER}))
+TARGETS = {  # issue 7: path → (reference, the ratio it must reach: ≥ for RPS)
+    "create": ("pgbench create", 0.8),
+    "read by id": ("pgbench read by id", 0.35),
+    "backlog": ("no-I/O endpoint", 0.8),
+}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def need(tool: str, package: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "install", "-y", "-q", package], check=True)
+        found = shutil.which(tool)
+    assert found, f"{tool} is needed (Debian package {package})"
+    return found
+
+
+# --- the data -------------------------------------------------------------------------------
+
+
+async def load(url: str, ctx: Context, count: int, streams: int = 4) -> None:
+    """`count` submitted applications of one organisation, filed through the workflow."""
+    body = msgspec.json.encode(application_body(submit=True))
+
+    async def stream(n: int) -> None:
+        conn = await connect(url)
+        try:
+            for _ in range(n):
+                async with conn.transaction():
+                    await workflow.create(conn, ctx, EXPORTER, body)
+        finally:
+            await conn.close()
+
+    share = [count // streams + (1 if i < count % streams else 0) for i in range(streams)]
+    await asyncio.gather(*(stream(n) for n in share))
+
+
+def literal(value: Any, kind: str) -> str:
+    """A captured argument as an SQL literal of its parameter's PostgreSQL type `kind`."""
+    if value is None:
+        return "NULL"
+    if kind in ("json", "jsonb"):  # ": " not ":": pgbench would read `:null` as a variable
+        text = json.dumps(msgspec.to_builtins(value), separators=(",", ": "))
+    elif kind.endswith("[]"):  # asyncpg names an array type `text[]`
+        text = "{" + ",".join(msgspec.json.encode(str(v)).decode() for v in value) + "}"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    return "'" + text.replace("'", "''") + "'::" + kind
+
+
+async def captured(conn: Connection, action: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements `action` runs on `conn`, with their arguments."""
+    seen: list[tuple[str, tuple[Any, ...]]] = []
+
+    def logged(query: Any) -> None:
+        seen.append((query.query, tuple(query.args)))
+
+    conn.add_query_logger(logged)
+    try:
+        await action()
+        await asyncio.sleep(0)  # asyncpg calls the loggers soon after, not at once
+    finally:
+        conn.remove_query_logger(logged)
+    typed = []
+    for query, args in seen:
+        kinds = [t.name for t in (await conn.prepare(query)).get_parameters()] if args else []
+        typed.append((query, tuple(zip(args, kinds, strict=True))))
+    return typed
+
+
+def pgbench_script(statements: list[tuple[str, tuple[Any, ...]]], unique: dict[str, str]) -> str:
+    """A pgbench script of `statements`, arguments inlined; each literal in `unique` (the new
+    application's id, its reference) becomes an expression of a random number per transaction,
+    so every transaction writes new rows as the service does."""
+    lines = ["\\set n random(1, 9000000000000000)"]
+    for query, args in statements:
+        sql = query
+        for i in range(len(args), 0, -1):  # $10 before $1
+            value, kind = args[i - 1]
+            sql = sql.replace(f"${i}", unique.get(str(value)) or literal(value, kind))
+        lines.append(" ".join(sql.split()).rstrip(";") + ";")
+    return "\n".join(lines) + "\n"
+
+
+# --- the load generators --------------------------------------------------------------------
+
+
+WRK_LATENCY = re.compile(r"\s+(50|99)%\s+([\d.]+)(us|ms|s)\b")
+
+
+def wrk(url: str, seconds: int, script: Path | None, headers: dict[str, str]) -> dict[str, float]:
+    args = [need("wrk", "wrk"), f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    if script is not None:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    latency = {p: float(v) * scale[u] for p, v, u in WRK_LATENCY.findall(out)}
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": latency["50"],
+        "p99_ms": latency["99"],
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",  # type: ignore[dict-item]
+    }
+
+
+def pgbench(dsn: str, script: Path, seconds: int, folder: Path) -> dict[str, float]:
+    logs = folder / f"pgbench-{script.stem}"
+    logs.mkdir(exist_ok=True)
+    args = [
+        need("pgbench", "postgresql-client"),
+        "-n", "-M", "prepared", "-c", str(CONNECTIONS), "-j", str(THREADS), "-T", str(seconds),
+        "-f", str(script), "-l", "--log-prefix", str(logs / "tx"), dsn,
+    ]  # fmt: skip
+    run = subprocess.run(args, capture_output=True, text=True, cwd=folder)
+    assert run.returncode == 0, f"pgbench failed:\n{run.stderr[-3000:]}\n{script.read_text()}"
+    out = run.stdout
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    micros = sorted(
+        int(line.split()[2]) for log in logs.iterdir() for line in log.read_text().splitlines()
+    )
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    return {
+        "rps": round(tps, 1),
+        "p50_ms": micros[len(micros) // 2] / 1000,
+        "p99_ms": micros[int(len(micros) * 0.99)] / 1000,
+        "failed": int(failed.group(1)) if failed else 0,
+    }
+
+
+def lua(folder: Path, name: str, text: str) -> Path:
+    path = folder / f"{name}.lua"
+    path.write_text(text)
+    return path
+
+
+def post_script(folder: Path, body: bytes) -> Path:
+    return lua(
+        folder,
+        "create",
+        f"""wrk.method = "POST"
+wrk.body = {json.dumps(body.decode())}
+wrk.headers["Content-Type"] = "application/json"
+""",
+    )
+
+
+def action_script(folder: Path, ids: list[str]) -> Path:
+    """Each request accepts the next application of the list (threads take turns)."""
+    listing = folder / "ids.txt"
+    listing.write_text("\n".join(ids) + "\n")
+    return lua(
+        folder,
+        "action",
+        f"""local ids = {{}}
+for line in io.lines("{listing}") do ids[#ids + 1] = line end
+local counter, threads, me = 0, {THREADS}, 0
+local next_thread = 0
+function setup(thread) thread:set("me", next_thread); next_thread = next_thread + 1 end
+function init(args) me = tonumber(wrk.thread:get("me")) end
+function request()
+  local i = (counter * threads + me) % #ids + 1
+  counter = counter + 1
+  return wrk.format("POST", "/v1/applications/" .. ids[i] .. "/actions",
+    {{["Content-Type"] = "application/json", ["Authorization"] = wrk.headers["Authorization"]}},
+    '{{"action": "accept"}}')
+end
+""",
+    )
+
+
+def raw_request(method: str, path: str, token: str, body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "licenceflow", *command], env=env, stdout=out, stderr=out
+        )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            spy = Path(sys.executable).with_name("py-spy")
+            if spy.exists():  # what it is stuck on
+                subprocess.run([str(spy), "dump", "--pid", str(process.pid)], check=False)
+            process.kill()
+            raise AssertionError(
+                f"{command} ignored SIGTERM for 30 s:\n{log.read_text()[-3000:]}"
+            ) from None
+
+
+@contextmanager
+def serving(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "licenceflow", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{base}/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def projector_lag(base: str, token: str) -> dict[str, float]:
+    """Real seconds from a create's answer (after its commit) until the backlog, polled every
+    millisecond, counts it: `licenceflow projector` woken by the commit's notification."""
+    lags = []
+    async with httpx.AsyncClient(base_url=base) as http:
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def pending() -> int:
+            answer = await http.get("/v1/metrics/backlog", headers=headers)
+            return int(answer.json()["pending"]["count"])
+
+        deadline = time.monotonic() + 120
+        settled = await pending()
+        while settled != await pending():  # the projector catching up with the runs before
+            settled = await pending()
+            assert time.monotonic() < deadline
+            await asyncio.sleep(1)
+        for _ in range(30):
+            before = await pending()
+            created = await http.post(
+                "/v1/applications", json=application_body(submit=True), headers=headers
+            )
+            assert created.status_code == 201
+            committed = time.monotonic()
+            while await pending() == before:
+                assert time.monotonic() < committed + 30, "the projector never showed it"
+                await asyncio.sleep(0.001)
+            lags.append(time.monotonic() - committed)
+    return {
+        "p50_ms": round(statistics.median(lags) * 1000, 2),
+        "max_ms": round(max(lags) * 1000, 2),
+    }
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+async def prepare(url: str, redis_url: str, count: int) -> dict[str, Any]:
+    conn = await connect(url)
+    redis = aioredis.from_url(redis_url)
+    try:
+        from licenceflow.api.app import proposed_anchor
+        from licenceflow.clock import BusinessClock
+        from licenceflow.store import clock as stored_clock
+
+        settings = Settings(database_url=url, jwt_secret=SECRET)
+        anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
+        ctx = Context(clock=BusinessClock(anchor), calendar=WorkingCalendar())
+        started = time.monotonic()
+        await load(url, ctx, count)
+        loaded = time.monotonic() - started
+        await redis.flushdb()
+        started = time.monotonic()
+        await one_pass(conn, redis, WorkingCalendar())
+        projected = time.monotonic() - started
+
+        # the SQL of one create and of one read by id, as the service runs them
+        body = msgspec.json.encode(application_body(submit=True))
+        made: list[Any] = []
+
+        async def create() -> None:
+            async with conn.transaction():
+                made.append(await workflow.create(conn, ctx, EXPORTER, body))
+
+        create_sql = await captured(conn, create)
+        app = made[0].application
+
+        async def read() -> None:
+            await workflow.get(conn, EXPORTER, app.id)
+
+        read_sql = await captured(conn, read)
+        submitted = [
+            str(r["id"])
+            for r in await conn.fetch(
+                "SELECT id FROM applications WHERE status = 'submitted' ORDER BY random()"
+            )
+        ]
+        return {
+            "loaded_seconds": round(loaded, 1),
+            "projected_seconds": round(projected, 1),
+            "create_sql": create_sql,
+            "read_sql": read_sql,
+            "read_id": str(app.id),
+            "unique": {
+                str(app.id): "lpad(to_hex(:n::bigint), 32, '0')::uuid",
+                app.reference: "'B-' || :n::bigint",
+            },
+            "submitted": submitted,
+        }
+    finally:
+        await redis.aclose()
+        await conn.close()
+
+
+def page_cursor(base: str, token: str, page: int) -> str:
+    """The cursor of the list's `page`-th page (walked from the first)."""
+    cursor = ""
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+        for _ in range(page - 1):
+            answer = http.get("/v1/applications", params={"cursor": cursor} if cursor else {})
+            cursor = answer.json()["next_cursor"]
+            assert cursor, "fewer pages than asked for"
+    return cursor
+
+
+def main() -> int:
+    options = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    options.add_argument("--applications", type=int, default=50_000)
+    options.add_argument("--seconds", type=int, default=10)
+    options.add_argument("--page", type=int, default=1000, help="the deep page of the list")
+    options.add_argument("--out", default=str(ROOT / "tests/artifacts/bench.json"))
+    args = options.parse_args()
+    admin = os.environ.get(
+        "LICENCEFLOW_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    redis_url = os.environ.get("LICENCEFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    need("wrk", "wrk")
+    need("pgbench", "postgresql-client")
+    name, url = asyncio.run(harness.create_database(admin))
+    folder = Path(tempfile.mkdtemp(prefix="licenceflow-bench-"))
+    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "paths": {}}
+    paths: dict[str, dict[str, Any]] = results["paths"]
+    try:
+        env = {
+            **os.environ,
+            "LICENCEFLOW_DATABASE_URL": url,
+            "LICENCEFLOW_REDIS_URL": redis_url,
+            "LICENCEFLOW_JWT_SECRET": SECRET,
+            "LICENCEFLOW_WEB_WORKERS": str(WORKERS),
+            "LICENCEFLOW_AUTHORITY": "human",
+            "LICENCEFLOW_LOG_LEVEL": "warning",
+            "LICENCEFLOW_BENCHMARK_ENDPOINT": "true",
+            "LICENCEFLOW_CLOCK_SPEED": "0",  # business time stands still: every run alike
+        }
+        subprocess.run([sys.executable, "-m", "licenceflow", "migrate"], env=env, check=True)
+        print(f"loading {args.applications:,} applications ...", flush=True)
+        data = asyncio.run(prepare(url, redis_url, args.applications))
+        results |= {k: data[k] for k in ("loaded_seconds", "projected_seconds")}
+        settings = Settings(jwt_secret=SECRET)
+        exporter = issue_token(
+            settings, sub="bench", org=ORG, roles=["exporter"], ttl=timedelta(hours=2)
+        )
+        officer = issue_token(
+            settings,
+            sub="bench-officer",
+            org="authority",
+            roles=["officer"],
+            ttl=timedelta(hours=2),
+        )
+        dsn = url
+        (folder / "create.sql").write_text(pgbench_script(data["create_sql"], data["unique"]))
+        (folder / "read.sql").write_text(pgbench_script(data["read_sql"], {}))
+        seconds = args.seconds
+        port = free_port()
+        with serving(env, port, folder / "serve.log") as base:
+            auth = {"Authorization": f"Bearer {exporter}"}
+            backlog = httpx.get(f"{base}/v1/metrics/backlog", headers=auth)
+            backlog_bytes = len(backlog.content)
+            deep = page_cursor(base, exporter, args.page)
+            body = msgspec.json.encode(application_body(submit=True))
+            runs = {
+                "no-I/O endpoint": (f"/benchmark/static?size={backlog_bytes}", None, auth),
+                "read by id": (f"/v1/applications/{data['read_id']}", None, auth),
+                "list, page 1": ("/v1/applications", None, auth),
+                "list, deep page": (f"/v1/applications?cursor={deep}", None, auth),
+                "backlog": ("/v1/metrics/backlog", None, auth),
+                "create": ("/v1/applications", post_script(folder, body), auth),
+                "action (accept)": (
+                    "/",
+                    action_script(folder, data["submitted"]),
+                    {"Authorization": f"Bearer {officer}"},
+                ),
+            }
+            for label, (path, script, headers) in runs.items():
+                print(f"wrk: {label} ...", flush=True)
+                paths[label] = wrk(base + path, seconds, script, headers)
+                if label == "read by id":
+                    print("pgbench: read by id ...", flush=True)
+                    paths["pgbench read by id"] = pgbench(dsn, folder / "read.sql", seconds, folder)
+                if label == "create":
+                    print("pgbench: create ...", flush=True)
+                    paths["pgbench create"] = pgbench(dsn, folder / "create.sql", seconds, folder)
+
+            print("open loop at 60% of the maxima ...", flush=True)
+            open_loop: dict[str, Any] = {}
+            read_path = f"/v1/applications/{data['read_id']}"
+            static_path = f"/benchmark/static?size={backlog_bytes}"
+            for label, path, method, payload in (
+                ("read by id", read_path, "GET", b""),
+                ("create", "/v1/applications", "POST", body),
+            ):
+                rate = round(0.6 * paths[label]["rps"])
+                measured = asyncio.run(
+                    openloop.run(
+                        "127.0.0.1",
+                        port,
+                        lambda _, p=path, m=method, b=payload: raw_request(m, p, exporter, b),
+                        rate=rate,
+                        seconds=seconds,
+                    )
+                )
+                reference = asyncio.run(
+                    openloop.run(
+                        "127.0.0.1",
+                        port,
+                        lambda _: raw_request("GET", static_path, exporter),
+                        rate=rate,
+                        seconds=seconds,
+                    )
+                )
+                open_loop[label] = measured.summary() | {"statuses": measured.statuses}
+                open_loop[f"no-I/O endpoint at the {label} rate"] = reference.summary()
+            results["open_loop"] = open_loop
+            with running(["projector"], env, folder / "projector.log"):
+                results["projector_lag"] = asyncio.run(projector_lag(base, exporter))
+        results["backlog_bytes"] = backlog_bytes
+        results["deep_page"] = args.page
+        results["ratios"] = ratios(paths, results["open_loop"])
+    finally:
+        asyncio.run(harness.drop_database(admin, name))
+        shutil.rmtree(folder, ignore_errors=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+def ratios(paths: dict[str, dict[str, Any]], open_loop: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for path, (reference, target) in TARGETS.items():
+        ratio = paths[path]["rps"] / paths[reference]["rps"]
+        found[f"{path} / {reference} (rps)"] = {
+            "ratio": round(ratio, 3),
+            "target": f">= {target}",
+            "met": ratio >= target,
+        }
+    pages = paths["list, deep page"]["rps"] / paths["list, page 1"]["rps"]
+    found["list deep page / page 1 (rps)"] = {
+        "ratio": round(pages, 3),
+        "target": "within 20%",
+        "met": abs(1 - pages) <= 0.2,
+    }
+    for label, limit in (("read by id", 3.0), ("create", 6.0)):
+        p99 = (
+            open_loop[label]["p99_ms"] / open_loop[f"no-I/O endpoint at the {label} rate"]["p99_ms"]
+        )
+        found[f"{label} p99 / no-I/O p99, open loop at 60% of max"] = {
+            "ratio": round(p99, 2),
+            "target": f"<= {limit}",
+            "met": p99 <= limit,
+        }
+    return found
+
+
+def table(results: dict[str, Any]) -> str:
+    paths = results["paths"]
+    lines = [
+        f"{'path':<22} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8}",
+        *(
+            f"{label:<22} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+            for label, r in paths.items()
+        ),
+        "",
+        f"{'open loop (60% of max)':<40} {'rate':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}",
+        *(
+            f"{label:<40} {r['rate']:>6.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+            f" {r['max_ms']:>8.2f}"
+            for label, r in results["open_loop"].items()
+        ),
+        "",
+        f"{'ratio':<58} {'value':>7}  {'target':<11} met",
+        *(
+            f"{label:<58} {r['ratio']:>7.3f}  {r['target']:<11} {'yes' if r['met'] else 'NO'}"
+            for label, r in results["ratios"].items()
+        ),
+        "",
+        f"projector lag (commit → visible): p50 {results['projector_lag']['p50_ms']} ms,"
+        f" max {results['projector_lag']['max_ms']} ms; loaded in {results['loaded_seconds']} s",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
