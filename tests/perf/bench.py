@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ from licenceflow.workflow.context import Context
 from tests import harness
 from tests.examples import application_body
 from tests.perf import openloop
+from tests.private_redis import free_port
 
 SECRET = "a-benchmark-secret-of-32-bytes-or-more"
 WORKERS = 2  # as the Docker image's `serve` (LICENCEFLOW_WEB_WORKERS)
@@ -73,12 +73,6 @@ TARGETS = {  # issue 7: path → (reference, the ratio it must reach: ≥ for RP
     "backlog": ("no-I/O endpoint", 0.8),
 }
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def need(tool: str, package: str) -> str:

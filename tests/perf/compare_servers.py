@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,15 +28,10 @@ from licenceflow.config import Settings
 from licenceflow.store import migrations
 from licenceflow.store.pool import connect
 from tests.examples import application_body
+from tests.private_redis import free_port
 
 WORKERS = 2
 SECRET = "a-benchmark-secret-of-32-bytes-or-more"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def command(server: str, port: int) -> list[str]:

@@ -186,15 +186,18 @@ def pipeline_families(pipeline: telemetry.Pipeline, now: float) -> Iterator[Metr
 
 
 async def _readings(redis: Any, context: Context) -> list[Metric]:
+    def redis_up(up: bool) -> list[Metric]:
+        return list(_gauge("licenceflow_redis_up", "Whether Redis answered this scrape.", up))
+
     if redis is None:
-        return list(_gauge("licenceflow_redis_up", "Whether Redis answered this scrape.", 0))
+        return redis_up(False)
     try:
         figures = await backlog.read(redis, "g", context.clock.now(), context.calendar)
         pipeline = await telemetry.read(redis, QUEUES)
     except (OSError, RedisError):  # OSError covers timeouts and refused connections
-        return list(_gauge("licenceflow_redis_up", "Whether Redis answered this scrape.", 0))
+        return redis_up(False)
     return [
-        *_gauge("licenceflow_redis_up", "Whether Redis answered this scrape.", 1),
+        *redis_up(True),
         *backlog_families(figures),
         *pipeline_families(pipeline, time.time()),
     ]
