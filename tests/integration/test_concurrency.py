@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from licenceflow.store.pool import Connection
+from licenceflow.domain.access import Principal
+from licenceflow.domain.audit import Role
+from licenceflow.store.pool import Connection, connect
+from licenceflow.workflow import applications as workflow
 from tests.integration.conftest import Tokens, application_body
 
 Client = AsyncTestClient[Litestar]
@@ -169,3 +173,38 @@ async def test_references_are_gapless_under_concurrency(
         r["reference"] for r in await db.fetch("SELECT reference FROM applications")
     )
     assert references == [f"EL-2025-{n:06d}" for n in range(1, 21)]
+
+
+async def test_references_are_given_at_commit_in_commit_order(
+    app: Litestar, database_url: str, db: Connection
+) -> None:
+    """Numbering waits for the commit: a creation still open holds no number (nor the year's
+    counter), one rolled back never takes one, and numbers follow commit order."""
+    exporter = Principal(sub="alice", org="acme", roles=frozenset({Role.EXPORTER}))
+    ctx = app.state.context
+    body = msgspec.json.encode(application_body(submit=True))
+    slow, fast, abandoned = [await connect(database_url) for _ in range(3)]
+    try:
+        opened_first = slow.transaction()
+        await opened_first.start()
+        first = await workflow.create(slow, ctx, exporter, body)
+        doomed = abandoned.transaction()
+        await doomed.start()
+        await workflow.create(abandoned, ctx, exporter, body)
+        await doomed.rollback()
+
+        async def create_and_commit() -> workflow.Created:
+            async with fast.transaction():
+                return await workflow.create(fast, ctx, exporter, body)
+
+        # created later, committed first, while `slow` is still open: it must not wait for it
+        second = await asyncio.wait_for(create_and_commit(), timeout=10)
+        await opened_first.commit()
+        first = await workflow.numbered(slow, first)
+        second = await workflow.numbered(fast, second)
+    finally:
+        for conn in (slow, fast, abandoned):
+            await conn.close()
+    assert second.application.reference == "EL-2025-000001"
+    assert first.application.reference == "EL-2025-000002"
+    assert await db.fetchval("SELECT count(*) FROM applications") == 2

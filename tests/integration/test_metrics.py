@@ -24,7 +24,7 @@ from licenceflow.metrics.projector import project_once
 from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications
 from tests.examples import application_body, line
-from tests.integration.conftest import Tokens
+from tests.integration.conftest import Tokens, project_all
 
 Client = AsyncTestClient[Litestar]
 CALENDAR = WorkingCalendar()
@@ -102,7 +102,7 @@ async def test_the_backlog_counts_what_happened(
     await act(client, auth, approved, "officer", action="approve")
     await act(client, auth, refused, "officer", action="reject", reason="no")
     await client.post("/v1/applications", json=application_body(), headers=auth("exporter"))
-    await project(db, redis)
+    await project_all(db, redis)
 
     response = await client.get("/v1/metrics/backlog", headers=auth("viewer"))
     assert response.status_code == 200, response.text
@@ -149,7 +149,7 @@ async def test_if_none_match_answers_304_until_an_event_is_applied(
     client: Client, auth: Tokens, db: Connection, redis: Any
 ) -> None:
     await file(client, auth)
-    await project(db, redis)
+    await project_all(db, redis)
     first = await client.get("/v1/metrics/backlog", headers=auth("viewer"))
     etag = first.headers["etag"]
     same = await client.get(
@@ -158,7 +158,7 @@ async def test_if_none_match_answers_304_until_an_event_is_applied(
     assert same.status_code == 304
     assert same.content == b""
     await file(client, auth)
-    await project(db, redis)
+    await project_all(db, redis)
     changed = await client.get(
         "/v1/metrics/backlog", headers={**auth("viewer"), "If-None-Match": etag}
     )
@@ -194,7 +194,7 @@ async def test_check_finds_drift_and_a_rebuild_restores_the_same_numbers(
         app_id = await file(client, auth)
         await act(client, auth, app_id, "officer", action="accept")
     await act(client, auth, app_id, "officer", action="approve_temporary")
-    await project(db, redis)
+    await project_all(db, redis)
     assert await maintenance.check(db, redis) == []
     before = (await client.get("/v1/metrics/backlog", headers=auth("viewer"))).json()
 

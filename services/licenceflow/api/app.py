@@ -29,8 +29,6 @@ from licenceflow.api.auth import Authenticator
 from licenceflow.api.cursors import Cursors
 from licenceflow.api.dependencies import (
     provide_conn,
-    provide_context,
-    provide_cursors,
     provide_principal,
     provide_tx,
 )
@@ -39,6 +37,9 @@ from licenceflow.api.licences import LicenceController
 from licenceflow.api.relay import RelayLoop
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
 from licenceflow.config import Settings
+from licenceflow.metrics import backlog, keys
+from licenceflow.metrics.backlog_cache import BacklogCache
+from licenceflow.metrics.invalidations import Invalidations
 from licenceflow.simulation import scenarios
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import open_pool
@@ -84,6 +85,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             else None
         )
         app.state.relay = None
+        app.state.backlog = None
+        invalidations = None
+        if app.state.redis is not None:
+            invalidations = Invalidations(app.state.redis, [keys.PREFIX, *backlog.QUEUES])
+            invalidations.start()
+            app.state.backlog = BacklogCache(app.state.redis, invalidations)
         if settings.redis_url:
             app.state.relay = RelayLoop(
                 pool,
@@ -105,6 +112,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await follower
             if app.state.relay is not None:
                 await app.state.relay.stop()
+            if invalidations is not None:
+                await invalidations.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await pool.close()
@@ -129,8 +138,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=None,
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),
-            "context": Provide(provide_context, sync_to_thread=False),
-            "cursors": Provide(provide_cursors, sync_to_thread=False),
             "conn": Provide(provide_conn),
             "tx": Provide(provide_tx),
         },

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from licenceflow.api import openapi
 from licenceflow.api.cursors import Cursors
-from licenceflow.api.dependencies import etag, if_match, resource_id
+from licenceflow.api.dependencies import committed, etag, if_match, resource_id
 from licenceflow.api.schemas import (
     ApplicationPage,
     ApplicationResource,
@@ -57,13 +58,17 @@ class ApplicationController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
-        tx: NamedDependency[Connection],
-        context: NamedDependency[Context],
+        conn: NamedDependency[Connection],
+        state: State,
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[ApplicationResource]:
-        created = await workflow.create(
-            tx, context, principal, await request.body(), idempotency_key=idempotency_key
-        )
+        context: Context = state.context
+        body = await request.body()
+        async with committed(conn, state):  # the reference is given at commit, so commit first
+            created = await workflow.create(
+                conn, context, principal, body, idempotency_key=idempotency_key
+            )
+        created = await workflow.numbered(conn, created)
         response = _one(created.application, context, 201)
         response.headers["Location"] = f"{self.path}/{created.application.id}"
         if created.replayed:
@@ -76,8 +81,9 @@ class ApplicationController(Controller):
         application_id: FromPath[str],
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
-        context: NamedDependency[Context],
+        state: State,
     ) -> Response[ApplicationResource]:
+        context: Context = state.context
         return _one(
             await workflow.get(conn, principal, resource_id(application_id, "application")), context
         )
@@ -87,8 +93,7 @@ class ApplicationController(Controller):
         self,
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
-        context: NamedDependency[Context],
-        cursors: NamedDependency[Cursors],
+        state: State,
         status: Annotated[list[str] | None, QueryParameter(description="repeatable")] = None,
         element: FromQuery[str | None] = None,
         destination: FromQuery[str | None] = None,
@@ -97,6 +102,8 @@ class ApplicationController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> ApplicationPage:
+        context: Context = state.context
+        cursors: Cursors = state.cursors
         if sort not in SORTS:
             raise InvalidFiling([FieldProblem(field="sort", message=f"one of {sorted(SORTS)}")])
         if element is not None and element not in RARE_EARTHS:
@@ -136,9 +143,10 @@ class ApplicationController(Controller):
         application_id: FromPath[str],
         principal: NamedDependency[Principal],
         tx: NamedDependency[Connection],
-        context: NamedDependency[Context],
+        state: State,
         if_match_header: IfMatch = None,
     ) -> Response[ApplicationResource]:
+        context: Context = state.context
         app = await workflow.edit(
             tx,
             context,
@@ -161,9 +169,10 @@ class ApplicationController(Controller):
         application_id: FromPath[str],
         principal: NamedDependency[Principal],
         tx: NamedDependency[Connection],
-        context: NamedDependency[Context],
+        state: State,
         if_match_header: IfMatch = None,
     ) -> Response[ApplicationResource]:
+        context: Context = state.context
         app = await workflow.act(
             tx,
             context,
@@ -180,11 +189,12 @@ class ApplicationController(Controller):
         application_id: FromPath[str],
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
-        context: NamedDependency[Context],
-        cursors: NamedDependency[Cursors],
+        state: State,
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
+        context: Context = state.context
+        cursors: Cursors = state.cursors
         id = resource_id(application_id, "application")
         await workflow.get(conn, principal, id)  # 404 before anything else is read
         after = cursors.decode(cursor, str(id), int) if cursor else 0

@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 import msgspec
 from litestar import get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from licenceflow.clock import BusinessClock
@@ -30,9 +31,8 @@ class ClockResource(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @get("/v1/clock", tags=["reference"], summary="Business time: now, today, and the clock's speed")
-async def business_clock(
-    principal: NamedDependency[Principal], context: NamedDependency[Context]
-) -> ClockResource:
+async def business_clock(principal: NamedDependency[Principal], state: State) -> ClockResource:
+    context: Context = state.context
     now = context.clock.now().astimezone(context.calendar.tz)
     today = now.date()
     return ClockResource(

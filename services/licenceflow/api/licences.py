@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
@@ -52,8 +53,9 @@ class LicenceController(Controller):
         licence_id: FromPath[str],
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
-        context: NamedDependency[Context],
+        state: State,
     ) -> Response[LicenceResource]:
+        context: Context = state.context
         return _one(
             await workflow.get(conn, principal, resource_id(licence_id, "licence")), context
         )
@@ -63,8 +65,7 @@ class LicenceController(Controller):
         self,
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
-        context: NamedDependency[Context],
-        cursors: NamedDependency[Cursors],
+        state: State,
         status: Annotated[list[str] | None, QueryParameter(description="repeatable")] = None,
         kind: Annotated[
             list[str] | None, QueryParameter(description="standard | temporary")
@@ -76,6 +77,8 @@ class LicenceController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> LicencePage:
+        context: Context = state.context
+        cursors: Cursors = state.cursors
         if sort not in SORTS:
             raise InvalidFiling([FieldProblem(field="sort", message=f"one of {sorted(SORTS)}")])
         query = ListQuery(
@@ -114,9 +117,10 @@ class LicenceController(Controller):
         licence_id: FromPath[str],
         principal: NamedDependency[Principal],
         tx: NamedDependency[Connection],
-        context: NamedDependency[Context],
+        state: State,
         if_match_header: IfMatch = None,
     ) -> Response[LicenceResource]:
+        context: Context = state.context
         shipped = await workflow.ship(
             tx,
             context,
@@ -139,9 +143,10 @@ class LicenceController(Controller):
         licence_id: FromPath[str],
         principal: NamedDependency[Principal],
         tx: NamedDependency[Connection],
-        context: NamedDependency[Context],
+        state: State,
         if_match_header: IfMatch = None,
     ) -> Response[LicenceResource]:
+        context: Context = state.context
         view = await workflow.act(
             tx,
             context,
@@ -158,11 +163,12 @@ class LicenceController(Controller):
         licence_id: FromPath[str],
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
-        context: NamedDependency[Context],
-        cursors: NamedDependency[Cursors],
+        state: State,
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
+        context: Context = state.context
+        cursors: Cursors = state.cursors
         id = resource_id(licence_id, "licence")
         await workflow.get(conn, principal, id)  # 404 before anything else is read
         after = cursors.decode(cursor, str(id), int) if cursor else 0

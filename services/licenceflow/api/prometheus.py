@@ -192,7 +192,7 @@ async def _readings(redis: Any, context: Context) -> list[Metric]:
     if redis is None:
         return redis_up(False)
     try:
-        figures = await backlog.read(redis, "g", context.clock.now(), context.calendar)
+        figures = (await backlog.read(redis, "g", context.clock.now(), context.calendar)).figures
         pipeline = await telemetry.read(redis, QUEUES)
     except (OSError, RedisError):  # OSError covers timeouts and refused connections
         return redis_up(False)

@@ -6,6 +6,7 @@ from datetime import date
 
 import msgspec
 from litestar import get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from licenceflow.domain.access import Principal
@@ -29,9 +30,8 @@ class ElementList(msgspec.Struct, frozen=True):
 
 
 @get("/v1/reference/elements", tags=["reference"], summary="The 17 rare earths")
-async def elements(
-    principal: NamedDependency[Principal], context: NamedDependency[Context]
-) -> ElementList:
+async def elements(principal: NamedDependency[Principal], state: State) -> ElementList:
+    context: Context = state.context
     today = context.calendar.date_of(context.clock.now())
     return ElementList(
         [

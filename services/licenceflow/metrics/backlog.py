@@ -3,7 +3,7 @@ round trip (no SQL on this path). Definitions are API.md's."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import msgspec
@@ -55,11 +55,19 @@ class Backlog(msgspec.Struct, frozen=True, kw_only=True):
     expected_wait_working_days: float | None
 
 
-async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar) -> Backlog:
+class Reading(msgspec.Struct, frozen=True, kw_only=True):
+    figures: Backlog
+    read_at: float  # the business time (POSIX) the figures were read for
+    holds_until: float  # the business time from which they may differ with no write: the next
+    # application under review to fall overdue, or the next day (ages, the window)
+
+
+async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar) -> Reading:
     """Everything in one MULTI round trip, together with the name of the current generation:
     read with the generation last seen, and again in the rare case a rebuild swapped it."""
     global _generation
     today = calendar.date_of(now)
+    overdue_before = now.timestamp() - 1
     window = [(today - timedelta(days=n)).isoformat() for n in range(WINDOW_DAYS)]
     while True:
         generation = _generation
@@ -71,7 +79,16 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
             pipe.hgetall(key(scope, name))
         pipe.zcard(key(scope, "pending"))
         pipe.zrange(key(scope, "pending"), 0, 0, withscores=True)
-        pipe.zcount(key(scope, "running"), "-inf", f"({now.timestamp() - 1}")
+        pipe.zcount(key(scope, "running"), "-inf", f"({overdue_before}")
+        pipe.zrange(
+            key(scope, "running"),
+            overdue_before,
+            "+inf",
+            byscore=True,
+            offset=0,
+            num=1,
+            withscores=True,
+        )
         pipe.hmget(key(scope, "submitted"), window)
         pipe.hmget(key(scope, "decided"), window)
         for queue in QUEUES:
@@ -87,6 +104,7 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
             pending,
             oldest,
             overdue,
+            next_due,
             submitted,
             decided,
             *depths,
@@ -103,7 +121,8 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
     decided_per_day = sum(int(n or 0) for n in decided) / WINDOW_DAYS
     approvals = totals_.get("approved", 0) + totals_.get("temporarily_approved", 0)
     judged = approvals + totals_.get("refused", 0)
-    return Backlog(
+    tomorrow = datetime.combine(today + timedelta(days=1), time(), tzinfo=calendar.tz)
+    figures = Backlog(
         as_of=datetime.fromisoformat(as_of.decode()) if as_of else None,
         by_status={s.value: _ints(status).get(s.value, 0) for s in Status},
         pending=Pending(
@@ -133,6 +152,10 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
         if decided_per_day
         else None,
     )
+    holds_until = tomorrow.timestamp()
+    if next_due:  # overdue counts it once `now - 1` passes its deadline
+        holds_until = min(holds_until, next_due[0][1] + 1)
+    return Reading(figures=figures, read_at=now.timestamp(), holds_until=holds_until)
 
 
 def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:

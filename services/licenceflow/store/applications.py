@@ -67,30 +67,24 @@ def from_row(row: asyncpg.Record) -> Application:
     )
 
 
-async def insert_numbered(conn: Connection, app: Application, year: int) -> Application:
-    """Insert `app` under `year`'s next reference number (`EL-YYYY-NNNNNN`), taken from the
-    year's counter row in the same statement. The row stays locked until the transaction ends,
-    so numbers are given in commit order and a rolled-back creation gives its number back; the
-    caller does this last, to hold that lock for as short a time as possible."""
-    values = list(_values(app))
-    columns = _WRITTEN.split(", ")
-    at = columns.index("reference")
-    values[at] = year
-    selected = ", ".join(
-        f"'EL-' || ${i}::int || '-' || lpad(n::text, greatest(6, length(n::text)), '0')"
-        if i == at + 1
-        else f"${i}"
-        for i in range(1, len(values) + 1)
-    )
-    reference: str = await conn.fetchval(
-        f"""WITH counter AS (
-                INSERT INTO reference_counters (year, last_number) VALUES (${at + 1}, 1)
-                ON CONFLICT (year) DO UPDATE SET last_number = reference_counters.last_number + 1
-                RETURNING last_number AS n)
-            INSERT INTO applications ({_WRITTEN}) SELECT {selected} FROM counter
-            RETURNING reference""",
+def unnumbered(id: UUID, year: int) -> str:
+    """The reference an application is inserted under; its transaction's commit replaces it with
+    `year`'s next number (`EL-YYYY-NNNNNN`, migration 0006)."""
+    return f"EL-{year}-pending-{id}"
+
+
+async def insert(conn: Connection, app: Application) -> None:
+    values = _values(app)
+    await conn.execute(
+        f"INSERT INTO applications ({_WRITTEN}) "
+        f"VALUES ({', '.join(f'${i}' for i in range(1, len(values) + 1))})",
         *values,
     )
+
+
+async def numbered(conn: Connection, app: Application) -> Application:
+    """`app` with the reference its creating transaction's commit gave it."""
+    reference: str = await conn.fetchval("SELECT reference FROM applications WHERE id = $1", app.id)
     return msgspec.structs.replace(app, reference=reference)
 
 

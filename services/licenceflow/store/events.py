@@ -8,7 +8,6 @@ from uuid import UUID
 import msgspec
 
 from licenceflow.domain.audit import Event
-from licenceflow.store import outbox as outbox_rows
 from licenceflow.store.pool import Connection
 
 
@@ -26,11 +25,22 @@ async def record(
     event: Event,
     outbox: dict[str, Any] | None = None,
 ) -> int:
-    """Append `event` to the stream's timeline, and its follow-up work to the outbox; the seq."""
+    """Append `event` to the stream's timeline, and its follow-up work to the outbox (one
+    statement: one round trip); the event's seq, which the outbox row carries as `event_seq`."""
+    follow_up = (
+        ""
+        if outbox is None
+        else """, follow_up AS (
+               INSERT INTO outbox (topic, payload, created_at)
+               SELECT $13, $14::jsonb || jsonb_build_object('event_seq', seq), $4 FROM event)"""
+    )
+    extra = () if outbox is None else (f"{stream}.{event.action}", outbox)
     seq: int = await conn.fetchval(
-        """INSERT INTO events (stream, stream_id, org, at, action, from_status, to_status,
-                               actor_sub, actor_role, reason, reason_code, details)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq""",
+        f"""WITH event AS (
+               INSERT INTO events (stream, stream_id, org, at, action, from_status, to_status,
+                                   actor_sub, actor_role, reason, reason_code, details)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq){follow_up}
+           SELECT seq FROM event""",
         stream,
         stream_id,
         org,
@@ -43,11 +53,8 @@ async def record(
         event.reason,
         event.reason_code,
         event.details,
+        *extra,
     )
-    if outbox is not None:
-        await outbox_rows.add(
-            conn, f"{stream}.{event.action}", {**outbox, "event_seq": seq}, created_at=event.at
-        )
     return seq
 
 

@@ -43,9 +43,6 @@ APPROVALS = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED})
 _snapshot = msgspec.json.Decoder(Application)
 
 
-UNNUMBERED = ""  # an application's reference until the store numbers it
-
-
 class Created(NamedTuple):
     application: Application
     replayed: bool
@@ -63,6 +60,8 @@ async def create(
     *,
     idempotency_key: str | None = None,
 ) -> Created:
+    """File (and with `submit`, submit) an application. Its reference is given when this
+    transaction commits: after the commit, `numbered` reads it."""
     actor = principal.require(Role.EXPORTER, "file applications")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise InvalidFiling([FieldProblem(field="Idempotency-Key", message="1–255 characters")])
@@ -84,11 +83,13 @@ async def create(
         if earlier is not None:
             await idempotency.forget(conn, principal.org, idempotency_key)
 
+    id = uuid4()
+    year = ctx.calendar.date_of(now).year
     steps = [
         domain.file(
-            id=uuid4(),
+            id=id,
             org=principal.org,
-            reference=UNNUMBERED,
+            reference=store.unnumbered(id, year),
             filing=filing,
             actor=actor,
             now=now,
@@ -96,10 +97,10 @@ async def create(
     ]
     if submit:
         steps.append(domain.apply(steps[0].application, domain.Submit(), actor, now, ctx.calendar))
-    for step in steps:  # the timeline and the outbox first: they need no number
+    app = steps[-1].application
+    await store.insert(conn, app)
+    for step in steps:
         await _record(conn, step)
-    # last: numbering locks the year's counter row until the commit
-    app = await store.insert_numbered(conn, steps[-1].application, ctx.calendar.date_of(now).year)
     if idempotency_key is not None:
         await idempotency.remember(
             conn,
@@ -111,6 +112,12 @@ async def create(
             created_at=now,
         )
     return Created(app, replayed=False)
+
+
+async def numbered(conn: Connection, created: Created) -> Created:
+    """Once the creating transaction has committed: the application with the reference the
+    commit gave it (a replay's snapshot too, which was stored before that commit)."""
+    return Created(await store.numbered(conn, created.application), replayed=created.replayed)
 
 
 async def get(conn: Connection, principal: Principal, id: UUID) -> Application:

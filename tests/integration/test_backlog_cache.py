@@ -1,0 +1,102 @@
+"""The backlog held in memory: dashboards' polls cost no Redis round trip, yet every write Redis
+reports, business time moving an age or a deadline, and a lost watch all show at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from licenceflow.clock import BusinessClock
+from licenceflow.metrics.invalidations import CLIENT_NAME
+from licenceflow.store.pool import Connection
+from tests.examples import application_body
+from tests.integration.conftest import Tokens, project_all
+from tests.polling import eventually
+
+Client = AsyncTestClient[Litestar]
+BACKLOG = "/v1/metrics/backlog"
+
+
+async def reads(redis: Any) -> int:
+    """How many backlog reads Redis has served (each is one MULTI with one ZCARD)."""
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_zcard", {}).get("calls", 0))
+
+
+async def pending(client: Client, auth: Tokens) -> int:
+    answer = await client.get(BACKLOG, headers=auth("viewer"))
+    assert answer.status_code == 200
+    return int(answer.json()["pending"]["count"])
+
+
+async def file(client: Client, auth: Tokens) -> str:
+    created = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    assert created.status_code == 201
+    return str(created.json()["id"])
+
+
+async def watches(redis: Any) -> list[dict[str, Any]]:
+    return [c for c in await redis.client_list() if c["name"] == CLIENT_NAME]
+
+
+async def test_polls_are_served_from_memory_until_a_write_changes_the_figures(
+    client: Client, auth: Tokens, db: Connection, redis: Any
+) -> None:
+    await file(client, auth)
+    await project_all(db, redis)
+    assert await pending(client, auth) == 1
+    before = await reads(redis)
+    for _ in range(20):
+        assert await pending(client, auth) == 1
+    assert await reads(redis) == before
+
+    await file(client, auth)
+    await project_all(db, redis)
+    assert await pending(client, auth) == 2  # the projector's writes invalidated it
+
+
+async def test_business_time_moves_overdue_and_ages_without_a_write(
+    client: Client, auth: Tokens, db: Connection, redis: Any, clock: BusinessClock
+) -> None:
+    accepted = await client.post(
+        f"/v1/applications/{await file(client, auth)}/actions",
+        json={"action": "accept"},
+        headers=auth("officer"),
+    )
+    assert accepted.status_code == 200
+    await project_all(db, redis)
+    first = (await client.get(BACKLOG, headers=auth("viewer"))).json()
+    assert first["pending"]["overdue"] == 0
+
+    clock.advance(timedelta(days=80))  # past the 45 working days
+    later = (await client.get(BACKLOG, headers=auth("viewer"))).json()
+    assert later["pending"]["overdue"] == 1
+    assert later["pending"]["oldest_age_working_days"] > first["pending"]["oldest_age_working_days"]
+
+
+async def test_a_lost_watch_reads_redis_until_it_is_back(
+    client: Client, auth: Tokens, db: Connection, redis: Any
+) -> None:
+    await file(client, auth)
+    await project_all(db, redis)
+    assert await pending(client, auth) == 1
+    await eventually(lambda: watches(redis), "the app's invalidation watch")
+    for watch in await watches(redis):
+        await redis.client_kill_filter(_id=watch["id"])
+
+    await file(client, auth)  # while no invalidation can arrive
+    await project_all(db, redis)
+    assert await pending(client, auth) == 2
+
+    async def served_from_memory() -> bool:
+        before = await reads(redis)
+        await pending(client, auth)
+        return await reads(redis) == before
+
+    await eventually(served_from_memory, "the watch coming back and the cache with it")
+    assert await pending(client, auth) == 2
