@@ -32,6 +32,10 @@ async def pending(client: Client, auth: Tokens) -> int:
     return int(answer.json()["pending"]["count"])
 
 
+async def pending_is(client: Client, auth: Tokens, count: int) -> bool:
+    return await pending(client, auth) == count
+
+
 async def file(client: Client, auth: Tokens) -> str:
     created = await client.post(
         "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
@@ -56,8 +60,8 @@ async def test_polls_are_served_from_memory_until_a_write_changes_the_figures(
     assert await reads(redis) == before
 
     await file(client, auth)
-    await project_all(db, redis)
-    assert await pending(client, auth) == 2  # the projector's writes invalidated it
+    await project_all(db, redis)  # its writes invalidate the body as soon as Redis says so
+    await eventually(lambda: pending_is(client, auth, 2), "the poll showing the new filing")
 
 
 async def test_business_time_moves_overdue_and_ages_without_a_write(
@@ -91,7 +95,7 @@ async def test_a_lost_watch_reads_redis_until_it_is_back(
 
     await file(client, auth)  # while no invalidation can arrive
     await project_all(db, redis)
-    assert await pending(client, auth) == 2
+    await eventually(lambda: pending_is(client, auth, 2), "the write made while the watch was lost")
 
     async def served_from_memory() -> bool:
         before = await reads(redis)

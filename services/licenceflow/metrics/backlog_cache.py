@@ -7,8 +7,11 @@ Every dashboard polls the same few bodies, and each poll used to cost a Redis ro
   application falling overdue, the next day);
 - the invalidation watch is not live (then every request reads Redis, as if uncached).
 
-A request joins a read already on its way only if no invalidation came since that read began,
-so a reader never gets figures older than a write it could have seen."""
+A request joins a read already on its way only if no invalidation came since that read began.
+A body can outlive a write only by the invalidation's delivery: Redis sends it as it answers
+the writer, and this process handles it at its next turn of the event loop (up to three
+heartbeats if the connection stalls without closing, after which nothing is served from
+memory). The projector writes asynchronously anyway: a dashboard never had a tighter bound."""
 
 from __future__ import annotations
 
@@ -76,11 +79,7 @@ class BacklogCache:
         self, scope: str, now: datetime, calendar: WorkingCalendar, epoch: int
     ) -> asyncio.Task[_Entry]:
         async def read_and_keep() -> _Entry:
-            try:
-                entry = await self._read(scope, now, calendar, epoch=epoch)
-            finally:
-                if self._reading.get(scope, (None, None))[1] is task:
-                    del self._reading[scope]
+            entry = await self._read(scope, now, calendar, epoch=epoch)
             if self._invalidations.live() and self._invalidations.epoch == epoch:
                 self._entries[scope] = entry
                 self._entries.move_to_end(scope)
@@ -88,8 +87,14 @@ class BacklogCache:
                     self._entries.popitem(last=False)
             return entry
 
+        def done(task: asyncio.Task[_Entry]) -> None:  # also when cancelled before it ran
+            if self._reading.get(scope, (None, None))[1] is task:
+                del self._reading[scope]
+            if not task.cancelled():
+                task.exception()  # retrieved: each waiter has its own copy
+
         task = asyncio.create_task(read_and_keep())
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
+        task.add_done_callback(done)
         self._reading[scope] = (epoch, task)
         return task
 

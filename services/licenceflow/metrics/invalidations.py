@@ -79,7 +79,9 @@ class Invalidations:
             if (answer := await conn.read_response(timeout=wait)) not in (b"OK", "OK"):
                 raise ConnectionError(f"CLIENT TRACKING answered {answer!r}")
             await conn.send_command("SUBSCRIBE", CHANNEL)
-            await conn.read_response(timeout=wait)
+            subscribed = await conn.read_response(timeout=wait)  # None when it timed out
+            if not (isinstance(subscribed, list) and subscribed[0] in (b"subscribe", "subscribe")):
+                raise ConnectionError(f"SUBSCRIBE answered {subscribed!r}")
             self.epoch += 1  # whatever changed while no one watched
             self._live_until = time.monotonic() + wait
             async with asyncio.TaskGroup() as watching:
@@ -102,4 +104,4 @@ class Invalidations:
             await asyncio.sleep(self._heartbeat)
             if not self.live():
                 raise ConnectionError(f"no PONG for {3 * self._heartbeat} s")
-            await conn.send_command("PING")
+            await conn.send_command("PING", check_health=False)  # no read but `_read`'s
