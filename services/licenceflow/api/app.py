@@ -37,7 +37,7 @@ from licenceflow.api.licences import LicenceController
 from licenceflow.api.relay import RelayLoop
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
 from licenceflow.config import Settings
-from licenceflow.metrics import backlog, keys
+from licenceflow.metrics import backlog
 from licenceflow.metrics.backlog_cache import BacklogCache
 from licenceflow.metrics.invalidations import Invalidations
 from licenceflow.simulation import scenarios
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.backlog = None
         invalidations = None
         if app.state.redis is not None:
-            invalidations = Invalidations(app.state.redis, [keys.PREFIX, *backlog.QUEUES])
+            invalidations = Invalidations(app.state.redis, backlog.WATCHED)
             invalidations.start()
             app.state.backlog = BacklogCache(app.state.redis, invalidations)
         if settings.redis_url:

@@ -1,4 +1,5 @@
-"""`GET /v1/metrics/backlog`: the procurement dashboards' view, served from Redis only.
+"""`GET /v1/metrics/backlog`: the procurement dashboards' view, from Redis (no SQL), held in
+memory until Redis reports a write (`metrics/backlog_cache.py`).
 
 The ETag is a digest of the body itself: it changes exactly when anything shown changes (an
 applied event, a queue's depth, the business date moving an age or a deadline)."""

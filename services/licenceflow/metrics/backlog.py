@@ -16,6 +16,7 @@ WINDOW_DAYS = 30
 _generation = keys.Generation(1)  # the generation this process read last
 BUCKETS = ("pending", *sorted(s.value for s in DECIDED))
 QUEUES = ("intake", "review")
+WATCHED = (keys.PREFIX, *QUEUES)  # every key `read` reads starts with one of these
 
 
 class Pending(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +58,6 @@ class Backlog(msgspec.Struct, frozen=True, kw_only=True):
 
 class Reading(msgspec.Struct, frozen=True, kw_only=True):
     figures: Backlog
-    read_at: float  # the business time (POSIX) the figures were read for
     holds_until: float  # the business time from which they may differ with no write: the next
     # application under review to fall overdue, or the next day (ages, the window)
 
@@ -155,7 +155,7 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
     holds_until = tomorrow.timestamp()
     if next_due:  # overdue counts it once `now - 1` passes its deadline
         holds_until = min(holds_until, next_due[0][1] + 1)
-    return Reading(figures=figures, read_at=now.timestamp(), holds_until=holds_until)
+    return Reading(figures=figures, holds_until=holds_until)
 
 
 def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:

@@ -38,11 +38,12 @@ class Rendered(NamedTuple):
 class _Entry(NamedTuple):
     rendered: Rendered
     epoch: int  # the invalidation epoch when its read began
-    read_at: float
-    holds_until: float
+    read_at: float  # the business time (POSIX) it was read for
+    holds_until: float  # see `backlog.Reading`
 
-    def holds(self, now: datetime, epoch: int) -> bool:
-        return self.epoch == epoch and self.read_at <= now.timestamp() < self.holds_until
+    def covers(self, now: datetime) -> bool:
+        """Its figures are the ones for `now`, short of a write."""
+        return self.read_at <= now.timestamp() < self.holds_until
 
 
 def render(reading: backlog.Reading) -> Rendered:
@@ -60,18 +61,17 @@ class BacklogCache:
 
     async def get(self, scope: str, now: datetime, calendar: WorkingCalendar) -> Rendered:
         if not self._invalidations.live():
-            self._entries.clear()
             return (await self._read(scope, now, calendar, epoch=-1)).rendered
         epoch = self._invalidations.epoch
         entry = self._entries.get(scope)
-        if entry is not None and entry.holds(now, epoch):
+        if entry is not None and entry.epoch == epoch and entry.covers(now):
             self._entries.move_to_end(scope)
             return entry.rendered
         began, reading = self._reading.get(scope) or (None, None)
         if reading is None or began != epoch:
             reading = self._read_and_keep(scope, now, calendar, epoch)
         entry = await asyncio.shield(reading)  # a client leaving does not cancel the others' read
-        if entry.read_at <= now.timestamp() < entry.holds_until:
+        if entry.covers(now):
             return entry.rendered
         return (await self._read(scope, now, calendar, epoch=-1)).rendered  # read for another time
 
@@ -102,4 +102,4 @@ class BacklogCache:
         self, scope: str, now: datetime, calendar: WorkingCalendar, *, epoch: int
     ) -> _Entry:
         reading = await backlog.read(self._redis, scope, now, calendar)
-        return _Entry(render(reading), epoch, reading.read_at, reading.holds_until)
+        return _Entry(render(reading), epoch, now.timestamp(), reading.holds_until)

@@ -73,13 +73,14 @@ def unnumbered(id: UUID, year: int) -> str:
     return f"EL-{year}-pending-{id}"
 
 
+_INSERT = (
+    f"INSERT INTO applications ({_WRITTEN}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_WRITTEN.split(',')) + 1))})"
+)
+
+
 async def insert(conn: Connection, app: Application) -> None:
-    values = _values(app)
-    await conn.execute(
-        f"INSERT INTO applications ({_WRITTEN}) "
-        f"VALUES ({', '.join(f'${i}' for i in range(1, len(values) + 1))})",
-        *values,
-    )
+    await conn.execute(_INSERT, *_values(app))
 
 
 async def numbered(conn: Connection, app: Application) -> Application:
