@@ -82,18 +82,22 @@ async def run_dev(
     }
     log = tmp / "dev.log"
     dev = start_dev(scenario, days, env, log, tmp)
+    # the exporters start filing after `dev` has booted and file for `days` business days: up to
+    # this moment they are still filing (after it, the officers' last decisions drain the queue)
+    filing_until = time.monotonic() + days * 86400 / SPEED
     pending: list[int] = []
     try:
         deadline = time.monotonic() + days * 1.6 + 60
         while not SUMMARY.search(log.read_text()):
             assert dev.poll() is None, log.read_text()[-4000:]
             assert time.monotonic() < deadline, log.read_text()[-4000:]
-            pending.append(
-                await db.fetchval(
-                    """SELECT count(*) FROM applications
-                   WHERE status IN ('submitted', 'under_review', 'info_requested', 'delayed')"""
+            if time.monotonic() < filing_until:
+                pending.append(
+                    await db.fetchval(
+                        """SELECT count(*) FROM applications
+                       WHERE status IN ('submitted', 'under_review', 'info_requested', 'delayed')"""
+                    )
                 )
-            )
             await asyncio.sleep(5)
         match = SUMMARY.search(log.read_text())
         assert match is not None
