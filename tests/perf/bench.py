@@ -53,6 +53,7 @@ from licenceflow.config import Settings
 from licenceflow.domain.access import Principal
 from licenceflow.domain.audit import Role
 from licenceflow.metrics.projector import one_pass
+from licenceflow.store import applications as applications_store
 from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context
@@ -372,8 +373,8 @@ async def prepare(url: str, redis_url: str, count: int) -> dict[str, Any]:
         create_sql = await captured(conn, create)
         app = made[0].application
 
-        async def read() -> None:
-            await workflow.get(conn, EXPORTER, app.id)
+        async def read() -> None:  # the point lookup; the service batches it (store.batched)
+            await applications_store.get(conn, app.id, workflow.visibility(EXPORTER))
 
         read_sql = await captured(conn, read)
         submitted = [

@@ -41,6 +41,7 @@ from licenceflow.metrics import backlog
 from licenceflow.metrics.backlog_cache import BacklogCache
 from licenceflow.metrics.invalidations import Invalidations
 from licenceflow.simulation import scenarios
+from licenceflow.store import applications as applications_store
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import open_pool
 from licenceflow.workers.celery_app import create_celery
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async with pool.acquire() as conn:
             anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
         app.state.pool = pool
+        app.state.application_reads = applications_store.reads(pool)
         app.state.authenticator = Authenticator(settings)
         app.state.cursors = Cursors(settings.jwt_secret)
         app.state.context = Context(

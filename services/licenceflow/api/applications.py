@@ -80,13 +80,11 @@ class ApplicationController(Controller):
         self,
         application_id: FromPath[str],
         principal: NamedDependency[Principal],
-        conn: NamedDependency[Connection],
         state: State,
     ) -> Response[ApplicationResource]:
         context: Context = state.context
-        return _one(
-            await workflow.get(conn, principal, resource_id(application_id, "application")), context
-        )
+        id = resource_id(application_id, "application")
+        return _one(await workflow.get(state.application_reads, principal, id), context)
 
     @get("/", summary="Applications visible to the caller, newest first")
     async def index(
@@ -196,7 +194,7 @@ class ApplicationController(Controller):
         context: Context = state.context
         cursors: Cursors = state.cursors
         id = resource_id(application_id, "application")
-        await workflow.get(conn, principal, id)  # 404 before anything else is read
+        await workflow.get(state.application_reads, principal, id)  # 404 before the timeline
         after = cursors.decode(cursor, str(id), int) if cursor else 0
         stored = await events.timeline(conn, id, after_seq=after, limit=limit + 1)
         return event_page(stored, limit, str(id), context.calendar.tz, cursors)

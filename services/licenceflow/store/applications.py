@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -13,8 +13,9 @@ import msgspec
 
 from licenceflow.domain.applications import Application, Decision, Status
 from licenceflow.domain.filing import Filing
+from licenceflow.store.batched import BatchedReads
 from licenceflow.store.keyset import PageQuery
-from licenceflow.store.pool import Connection
+from licenceflow.store.pool import Connection, Pool
 
 
 class Visibility(msgspec.Struct, frozen=True):
@@ -100,6 +101,33 @@ async def get(
         who.officer,
     )
     return from_row(row) if row else None
+
+
+async def get_many(
+    conn: Connection, wanted: Sequence[tuple[UUID, Visibility]]
+) -> list[Application | None]:
+    """Each (id, who) in one query: the application, or None where there is none `who` sees."""
+    rows = await conn.fetch(
+        f"""SELECT wanted_n, {_COLUMNS}
+            FROM unnest($1::uuid[], $2::text[], $3::bool[]) WITH ORDINALITY
+                AS wanted (wanted_id, wanted_org, wanted_officer, wanted_n)
+            JOIN applications ON id = wanted_id AND {_visible("wanted_org", "wanted_officer")}""",
+        [id for id, _ in wanted],
+        [who.org for _, who in wanted],
+        [who.officer for _, who in wanted],
+    )
+    found: list[Application | None] = [None] * len(wanted)
+    for row in rows:
+        found[row["wanted_n"] - 1] = from_row(row)
+    return found
+
+
+Reads: TypeAlias = BatchedReads[tuple[UUID, Visibility], Application | None]
+
+
+def reads(pool: Pool) -> Reads:
+    """Reads by id that arrive together, answered by one `get_many` (see `store.batched`)."""
+    return BatchedReads(pool, get_many)
 
 
 async def update(conn: Connection, app: Application, *, expected_version: int) -> bool:

@@ -120,8 +120,8 @@ async def numbered(conn: Connection, created: Created) -> Created:
     return Created(await store.numbered(conn, created.application), replayed=created.replayed)
 
 
-async def get(conn: Connection, principal: Principal, id: UUID) -> Application:
-    app = await store.get(conn, id, visibility(principal))
+async def get(reads: store.Reads, principal: Principal, id: UUID) -> Application:
+    app = await reads.get((id, visibility(principal)))
     if app is None:
         raise NotFound(f"no application {id}")
     return app
