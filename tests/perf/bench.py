@@ -106,14 +106,17 @@ async def load(url: str, ctx: Context, count: int, streams: int = 4) -> None:
     await asyncio.gather(*(stream(n) for n in share))
 
 
-def literal(value: Any, kind: str) -> str:
-    """A captured argument as an SQL literal of its parameter's PostgreSQL type `kind`."""
+def literal(value: Any, kind: str, unique: dict[str, str]) -> str:
+    """A captured argument as an SQL literal of its parameter's PostgreSQL type `kind`; a value
+    in `unique` as its expression there."""
+    if not isinstance(value, list) and str(value) in unique:
+        return unique[str(value)]
     if value is None:
         return "NULL"
+    if kind.endswith("[]"):  # asyncpg names an array type `text[]`
+        return f"ARRAY[{', '.join(literal(v, kind[:-2], unique) for v in value)}]::{kind}"
     if kind in ("json", "jsonb"):  # ": " not ":": pgbench would read `:null` as a variable
         text = json.dumps(msgspec.to_builtins(value), separators=(",", ": "))
-    elif kind.endswith("[]"):  # asyncpg names an array type `text[]`
-        text = "{" + ",".join(msgspec.json.encode(str(v)).decode() for v in value) + "}"
     elif isinstance(value, bool):
         text = "true" if value else "false"
     else:
@@ -150,7 +153,7 @@ def pgbench_script(statements: list[tuple[str, tuple[Any, ...]]], unique: dict[s
         sql = query
         for i in range(len(args), 0, -1):  # $10 before $1
             value, kind = args[i - 1]
-            sql = sql.replace(f"${i}", unique.get(str(value)) or literal(value, kind))
+            sql = sql.replace(f"${i}", literal(value, kind, unique))
         lines.append(" ".join(sql.split()).rstrip(";") + ";")
     return "\n".join(lines) + "\n"
 
@@ -366,10 +369,12 @@ async def prepare(url: str, redis_url: str, count: int) -> dict[str, Any]:
         body = msgspec.json.encode(application_body(submit=True))
         made: list[Any] = []
 
-        async def create() -> None:
-            async with conn.transaction():
-                made.append(await workflow.create(conn, ctx, EXPORTER, body))
+        async def create() -> None:  # as the service's handler: the filing, then its reference
+            made.append(await workflow.create(conn, ctx, EXPORTER, body))
+            await workflow.numbered(conn, made[0])
 
+        await create()  # asyncpg looks up the types a statement uses once per connection
+        made.clear()
         create_sql = await captured(conn, create)
         app = made[0].application
 

@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from licenceflow.api import openapi
 from licenceflow.api.cursors import Cursors
-from licenceflow.api.dependencies import committed, etag, if_match, resource_id
+from licenceflow.api.dependencies import etag, if_match, resource_id, wake_relay
 from licenceflow.api.schemas import (
     ApplicationPage,
     ApplicationResource,
@@ -64,11 +64,11 @@ class ApplicationController(Controller):
     ) -> Response[ApplicationResource]:
         context: Context = state.context
         body = await request.body()
-        async with committed(conn, state):  # the reference is given at commit, so commit first
-            created = await workflow.create(
-                conn, context, principal, body, idempotency_key=idempotency_key
-            )
-        created = await workflow.numbered(conn, created)
+        created = await workflow.create(
+            conn, context, principal, body, idempotency_key=idempotency_key
+        )  # committed on return: its own statement or transaction
+        wake_relay(state)
+        created = await workflow.numbered(conn, created)  # the reference its commit gave it
         response = _one(created.application, context, 201)
         response.headers["Location"] = f"{self.path}/{created.application.id}"
         if created.replayed:

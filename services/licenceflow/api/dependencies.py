@@ -8,8 +8,7 @@ from the application's `state`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator
 from typing import Any
 from uuid import UUID
 
@@ -40,19 +39,17 @@ async def provide_tx(
     state: State, principal: NamedDependency[Principal]
 ) -> AsyncGenerator[Connection, None]:
     """A connection in a transaction that commits when the handler returns (before the response
-    is sent) and rolls back when it raises."""
+    is sent) and rolls back when it raises; once committed, the outbox relay is woken."""
     pool: Pool = state.pool
-    async with pool.acquire() as conn, committed(conn, state):
-        yield conn
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            yield conn
+        wake_relay(state)
 
 
-@asynccontextmanager
-async def committed(conn: Connection, state: State) -> AsyncIterator[None]:
-    """One unit of work on `conn`: a transaction, and once it has committed, the outbox relay
-    woken for the rows it wrote. `tx` is this around the handler; a handler whose answer needs
-    the commit (a creation's reference) uses it on `conn` itself."""
-    async with conn.transaction():
-        yield
+def wake_relay(state: State) -> None:
+    """After a commit that wrote outbox rows: the relay publishes them soon. `tx` does this for
+    the handlers it serves; a creation, which commits on its own, calls it itself."""
     if state.relay is not None:
         state.relay.kick()
 

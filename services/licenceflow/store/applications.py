@@ -13,6 +13,7 @@ import msgspec
 
 from licenceflow.domain.applications import Application, Decision, Status
 from licenceflow.domain.filing import Filing
+from licenceflow.store import events
 from licenceflow.store.batched import BatchedReads
 from licenceflow.store.keyset import PageQuery
 from licenceflow.store.pool import Connection, Pool
@@ -39,6 +40,7 @@ def _visible(org: str, officer: str) -> str:
 
 # Written on every insert and update: the read columns and those derived from the filing.
 _WRITTEN = f"{_COLUMNS}, elements, destination_country, renews_licence_id"
+_WRITTEN_COUNT = len(_WRITTEN.split(","))
 
 _filing_decoder = msgspec.json.Decoder(Filing)
 _decision_decoder = msgspec.json.Decoder(Decision)
@@ -74,14 +76,17 @@ def unnumbered(id: UUID, year: int) -> str:
     return f"EL-{year}-pending-{id}"
 
 
-_INSERT = (
-    f"INSERT INTO applications ({_WRITTEN}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_WRITTEN.split(',')) + 1))})"
-)
+_INSERT = f"""WITH application AS (
+        INSERT INTO applications ({_WRITTEN})
+        VALUES ({", ".join(f"${i}" for i in range(1, _WRITTEN_COUNT + 1))})
+    ), {events.appending(_WRITTEN_COUNT + 1)}
+    SELECT 1"""
 
 
-async def insert(conn: Connection, app: Application) -> None:
-    await conn.execute(_INSERT, *_values(app))
+async def insert(conn: Connection, app: Application, entries: Sequence[events.Entry]) -> None:
+    """A new application and the first entries of its timeline: one statement, so atomic on
+    its own (the reference is given when it commits)."""
+    await conn.execute(_INSERT, *_values(app), *events.arguments(entries))
 
 
 async def numbered(conn: Connection, app: Application) -> Application:
@@ -130,16 +135,14 @@ def reads(pool: Pool) -> Reads:
     return BatchedReads(pool, get_many)
 
 
+_UPDATE = f"""UPDATE applications SET ({_WRITTEN}) =
+        ROW({", ".join(f"${i}" for i in range(1, _WRITTEN_COUNT + 1))})
+    WHERE id = $1 AND version = ${_WRITTEN_COUNT + 1}"""
+
+
 async def update(conn: Connection, app: Application, *, expected_version: int) -> bool:
     """Compare-and-set: writes `app` only if the stored version is still `expected_version`."""
-    values = _values(app)
-    status = await conn.execute(
-        f"""UPDATE applications SET ({_WRITTEN}) =
-                ROW({", ".join(f"${i}" for i in range(1, len(values) + 1))})
-            WHERE id = $1 AND version = ${len(values) + 1}""",
-        *values,
-        expected_version,
-    )
+    status = await conn.execute(_UPDATE, *_values(app), expected_version)
     return bool(status == "UPDATE 1")
 
 

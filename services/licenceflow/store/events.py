@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -16,46 +17,81 @@ class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
     event: Event
 
 
-async def record(
-    conn: Connection,
-    *,
-    stream: str,
-    stream_id: UUID,
-    org: str,
-    event: Event,
-    outbox: dict[str, Any] | None = None,
-) -> int:
-    """Append `event` to the stream's timeline, and its follow-up work to the outbox (one
-    statement: one round trip); the event's seq, which the outbox row carries as `event_seq`."""
-    follow_up = (
-        ""
-        if outbox is None
-        else """, follow_up AS (
-               INSERT INTO outbox (topic, payload, created_at)
-               SELECT $13, $14::jsonb || jsonb_build_object('event_seq', seq), $4 FROM event)"""
+class Entry(msgspec.Struct, frozen=True, kw_only=True):
+    """An event for a stream's timeline, and the follow-up work its outbox row announces."""
+
+    stream: str
+    stream_id: UUID
+    org: str
+    event: Event
+    outbox: dict[str, Any]
+
+
+_GIVEN = (  # an entry as the statement takes it: one array per column, in this order
+    ("stream", "text"),
+    ("stream_id", "uuid"),
+    ("org", "text"),
+    ("at", "timestamptz"),
+    ("action", "text"),
+    ("from_status", "text"),
+    ("to_status", "text"),
+    ("actor_sub", "text"),
+    ("actor_role", "text"),
+    ("reason", "text"),
+    ("reason_code", "text"),
+    ("details", "jsonb"),
+    ("topic", "text"),
+    ("payload", "jsonb"),
+)
+_EVENT_COLUMNS = ", ".join(name for name, _ in _GIVEN[:12])
+
+
+def appending(first: int) -> str:
+    """The CTEs that append entries: the events in the order given (the insert draws their seqs
+    in that order), each with its outbox row, which carries its event's seq as `event_seq`.
+    Their arguments, from `$first`, are `arguments(entries)`: any number of entries, one
+    statement."""
+    arrays = ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(_GIVEN))
+    return f"""given AS (
+        SELECT * FROM unnest({arrays})
+            WITH ORDINALITY AS given ({", ".join(name for name, _ in _GIVEN)}, n)
+    ), event AS (
+        INSERT INTO events ({_EVENT_COLUMNS})
+        SELECT {_EVENT_COLUMNS} FROM given ORDER BY n
+        RETURNING seq
+    ), follow_up AS (
+        INSERT INTO outbox (topic, payload, created_at)
+        SELECT topic, payload || jsonb_build_object('event_seq', seq), at
+        FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM event) AS drawn
+        JOIN given USING (n)
+    )"""
+
+
+def arguments(entries: Sequence[Entry]) -> tuple[list[Any], ...]:
+    return (
+        [e.stream for e in entries],
+        [e.stream_id for e in entries],
+        [e.org for e in entries],
+        [e.event.at for e in entries],
+        [e.event.action for e in entries],
+        [e.event.from_status for e in entries],
+        [e.event.to_status for e in entries],
+        [e.event.actor.sub for e in entries],
+        [e.event.actor.role for e in entries],
+        [e.event.reason for e in entries],
+        [e.event.reason_code for e in entries],
+        [e.event.details for e in entries],
+        [f"{e.stream}.{e.event.action}" for e in entries],
+        [e.outbox for e in entries],
     )
-    extra = () if outbox is None else (f"{stream}.{event.action}", outbox)
-    seq: int = await conn.fetchval(
-        f"""WITH event AS (
-               INSERT INTO events (stream, stream_id, org, at, action, from_status, to_status,
-                                   actor_sub, actor_role, reason, reason_code, details)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq){follow_up}
-           SELECT seq FROM event""",
-        stream,
-        stream_id,
-        org,
-        event.at,
-        event.action,
-        event.from_status,
-        event.to_status,
-        event.actor.sub,
-        event.actor.role,
-        event.reason,
-        event.reason_code,
-        event.details,
-        *extra,
-    )
-    return seq
+
+
+_RECORD = f"WITH {appending(1)} SELECT 1"
+
+
+async def record(conn: Connection, entries: Sequence[Entry]) -> None:
+    """Append `entries` to their timelines, with their outbox rows: one statement."""
+    await conn.execute(_RECORD, *arguments(entries))
 
 
 async def timeline(

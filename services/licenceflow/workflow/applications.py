@@ -17,7 +17,7 @@ from licenceflow.domain import deadlines
 from licenceflow.domain import filing as filings
 from licenceflow.domain.access import Principal
 from licenceflow.domain.applications import Action, ActionCommand, Application, Edit, Status
-from licenceflow.domain.audit import SYSTEM_ACTOR, Role
+from licenceflow.domain.audit import SYSTEM_ACTOR, Actor, Role
 from licenceflow.domain.errors import (
     FieldProblem,
     IdempotencyKeyReused,
@@ -60,8 +60,9 @@ async def create(
     *,
     idempotency_key: str | None = None,
 ) -> Created:
-    """File (and with `submit`, submit) an application. Its reference is given when this
-    transaction commits: after the commit, `numbered` reads it."""
+    """File (and with `submit`, submit) an application: one statement, atomic on its own. With
+    an Idempotency-Key it is one transaction with the key's claim and the answer remembered for
+    it. Its reference is given at commit: after the commit, `numbered` reads it."""
     actor = principal.require(Role.EXPORTER, "file applications")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise InvalidFiling([FieldProblem(field="Idempotency-Key", message="1–255 characters")])
@@ -70,9 +71,13 @@ async def create(
     submit = convert(fields.pop("submit", False), bool, at="submit")
     filing = await _valid_filing(conn, ctx, principal, convert(fields, Filing))
     now = ctx.clock.now()
+    if idempotency_key is None:
+        return Created(
+            await _file(conn, ctx, principal.org, actor, filing, submit=submit), replayed=False
+        )
 
-    if idempotency_key is not None:
-        request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).digest()
+    request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).digest()
+    async with conn.transaction():
         if not await idempotency.try_claim(conn, principal.org, idempotency_key):
             raise RequestInProgress("a request with this Idempotency-Key is still running")
         earlier = await idempotency.find(conn, principal.org, idempotency_key)
@@ -82,26 +87,7 @@ async def create(
             return Created(_snapshot.decode(earlier.response), replayed=True)
         if earlier is not None:
             await idempotency.forget(conn, principal.org, idempotency_key)
-
-    id = uuid4()
-    year = ctx.calendar.date_of(now).year
-    steps = [
-        domain.file(
-            id=id,
-            org=principal.org,
-            reference=store.unnumbered(id, year),
-            filing=filing,
-            actor=actor,
-            now=now,
-        )
-    ]
-    if submit:
-        steps.append(domain.apply(steps[0].application, domain.Submit(), actor, now, ctx.calendar))
-    app = steps[-1].application
-    await store.insert(conn, app)
-    for step in steps:
-        await _record(conn, step)
-    if idempotency_key is not None:
+        app = await _file(conn, ctx, principal.org, actor, filing, submit=submit)
         await idempotency.remember(
             conn,
             principal.org,
@@ -112,6 +98,29 @@ async def create(
             created_at=now,
         )
     return Created(app, replayed=False)
+
+
+async def _file(
+    conn: Connection, ctx: Context, org: str, actor: Actor, filing: Filing, *, submit: bool
+) -> Application:
+    """`org`'s new application, inserted with its first events (filed, and submitted)."""
+    now = ctx.clock.now()
+    id = uuid4()
+    steps = [
+        domain.file(
+            id=id,
+            org=org,
+            reference=store.unnumbered(id, ctx.calendar.date_of(now).year),
+            filing=filing,
+            actor=actor,
+            now=now,
+        )
+    ]
+    if submit:
+        steps.append(domain.apply(steps[0].application, domain.Submit(), actor, now, ctx.calendar))
+    app = steps[-1].application
+    await store.insert(conn, app, [_entry(step) for step in steps])
+    return app
 
 
 async def numbered(conn: Connection, created: Created) -> Created:
@@ -200,14 +209,13 @@ async def _save(
 ) -> Application:
     if not await store.update(conn, transition.application, expected_version=before.version):
         raise StaleVersion("the application changed meanwhile")
-    await _record(conn, transition)
+    await events.record(conn, [_entry(transition)])
     return transition.application
 
 
-async def _record(conn: Connection, transition: domain.Transition) -> None:
+def _entry(transition: domain.Transition) -> events.Entry:
     app, event = transition
-    await events.record(
-        conn,
+    return events.Entry(
         stream=STREAM,
         stream_id=app.id,
         org=app.org,

@@ -68,7 +68,7 @@ async def issue_for(
         today=ctx.calendar.date_of(now),
     )
     await store.insert(conn, transition.licence)
-    await _record(conn, transition)
+    await events.record(conn, [_entry(transition)])
     return transition.licence.id
 
 
@@ -182,13 +182,12 @@ async def _locked(conn: Connection, principal: Principal, id: UUID) -> Licence:
 async def _save(conn: Connection, before: Licence, transition: domain.Transition) -> None:
     if not await store.update(conn, transition.licence, expected_version=before.version):
         raise StaleVersion("the licence changed meanwhile")
-    await _record(conn, transition)
+    await events.record(conn, [_entry(transition)])
 
 
-async def _record(conn: Connection, transition: domain.Transition) -> None:
+def _entry(transition: domain.Transition) -> events.Entry:
     licence, event = transition
-    await events.record(
-        conn,
+    return events.Entry(
         stream=STREAM,
         stream_id=licence.id,
         org=licence.org,
