@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import msgspec
@@ -106,22 +106,45 @@ async def load(url: str, ctx: Context, count: int, streams: int = 4) -> None:
     await asyncio.gather(*(stream(n) for n in share))
 
 
-def literal(value: Any, kind: str, unique: dict[str, str]) -> str:
-    """A captured argument as an SQL literal of its parameter's PostgreSQL type `kind`; a value
-    in `unique` as its expression there."""
+class Script(NamedTuple):
+    """A pgbench script and its variables (`-D`), which pgbench -M prepared binds as parameters
+    on every execution, as asyncpg binds the service's arguments."""
+
+    text: str
+    variables: dict[str, str]
+
+
+def as_text(value: Any, kind: str) -> str:
+    """A captured argument in PostgreSQL's text input form for its type `kind`."""
+    if kind.endswith("[]"):  # asyncpg names an array type `text[]`
+        return "{" + ",".join(_element(v, kind[:-2]) for v in value) + "}"
+    if kind in ("json", "jsonb"):
+        return json.dumps(msgspec.to_builtins(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _element(value: Any, kind: str) -> str:
+    if value is None:
+        return "NULL"
+    return '"' + as_text(value, kind).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def argument(value: Any, kind: str, unique: dict[str, str], variables: dict[str, str]) -> str:
+    """The SQL for one captured argument: a pgbench variable (bound at each execution, so
+    PostgreSQL parses it each time, as it does the service's; an inlined literal would be
+    parsed once, when the statement is prepared), or the expression `unique` has for it."""
     if not isinstance(value, list) and str(value) in unique:
         return unique[str(value)]
     if value is None:
-        return "NULL"
-    if kind.endswith("[]"):  # asyncpg names an array type `text[]`
-        return f"ARRAY[{', '.join(literal(v, kind[:-2], unique) for v in value)}]::{kind}"
-    if kind in ("json", "jsonb"):  # ": " not ":": pgbench would read `:null` as a variable
-        text = json.dumps(msgspec.to_builtins(value), separators=(",", ": "))
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
-    return "'" + text.replace("'", "''") + "'::" + kind
+        return f"NULL::{kind}"
+    if isinstance(value, list) and any(str(v) in unique for v in value):
+        items = ", ".join(argument(v, kind[:-2], unique, variables) for v in value)
+        return f"ARRAY[{items}]::{kind}"
+    name = f"a{len(variables)}"
+    variables[name] = as_text(value, kind)
+    return f":{name}::{kind}"
 
 
 async def captured(conn: Connection, action: Any) -> list[tuple[str, tuple[Any, ...]]]:
@@ -144,18 +167,17 @@ async def captured(conn: Connection, action: Any) -> list[tuple[str, tuple[Any, 
     return typed
 
 
-def pgbench_script(statements: list[tuple[str, tuple[Any, ...]]], unique: dict[str, str]) -> str:
-    """A pgbench script of `statements`, arguments inlined; each literal in `unique` (the new
-    application's id, its reference) becomes an expression of a random number per transaction,
-    so every transaction writes new rows as the service does."""
+def pgbench_script(statements: list[tuple[str, tuple[Any, ...]]], unique: dict[str, str]) -> Script:
+    """A pgbench script of `statements`, each argument a variable; each value in `unique` (the
+    new application's id, its reference) becomes an expression of a random number per
+    transaction, so every transaction writes new rows as the service does."""
     lines = ["\\set n random(1, 9000000000000000)"]
+    variables: dict[str, str] = {}
     for query, args in statements:
-        sql = query
-        for i in range(len(args), 0, -1):  # $10 before $1
-            value, kind = args[i - 1]
-            sql = sql.replace(f"${i}", literal(value, kind, unique))
+        rendered = [argument(value, kind, unique, variables) for value, kind in args]
+        sql = re.sub(r"\$(\d+)", lambda m, r=rendered: r[int(m.group(1)) - 1], query)
         lines.append(" ".join(sql.split()).rstrip(";") + ";")
-    return "\n".join(lines) + "\n"
+    return Script("\n".join(lines) + "\n", variables)
 
 
 # --- the load generators --------------------------------------------------------------------
@@ -185,16 +207,21 @@ def wrk(url: str, seconds: int, script: Path | None, headers: dict[str, str]) ->
     }
 
 
-def pgbench(dsn: str, script: Path, seconds: int, folder: Path) -> dict[str, float]:
-    logs = folder / f"pgbench-{script.stem}"
+def pgbench(dsn: str, name: str, script: Script, seconds: int, folder: Path) -> dict[str, float]:
+    path = folder / f"{name}.sql"
+    path.write_text(script.text)
+    logs = folder / f"pgbench-{name}"
     logs.mkdir(exist_ok=True)
     args = [
         need("pgbench", "postgresql-client"),
         "-n", "-M", "prepared", "-c", str(CONNECTIONS), "-j", str(THREADS), "-T", str(seconds),
-        "-f", str(script), "-l", "--log-prefix", str(logs / "tx"), dsn,
+        "-f", str(path), "-l", "--log-prefix", str(logs / "tx"),
     ]  # fmt: skip
+    for variable, value in script.variables.items():
+        args += ["-D", f"{variable}={value}"]
+    args.append(dsn)
     run = subprocess.run(args, capture_output=True, text=True, cwd=folder)
-    assert run.returncode == 0, f"pgbench failed:\n{run.stderr[-3000:]}\n{script.read_text()}"
+    assert run.returncode == 0, f"pgbench failed:\n{run.stderr[-3000:]}\n{script.text}"
     out = run.stdout
     tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
     micros = sorted(
@@ -394,15 +421,22 @@ async def prepare(url: str, redis_url: str, count: int) -> dict[str, Any]:
             "create_sql": create_sql,
             "read_sql": read_sql,
             "read_id": str(app.id),
-            "unique": {
-                str(app.id): "lpad(to_hex(:n::bigint), 32, '0')::uuid",
-                app.reference: "'B-' || :n::bigint",
-            },
+            "unique": unique_per_transaction(app),
             "submitted": submitted,
         }
     finally:
         await redis.aclose()
         await conn.close()
+
+
+def unique_per_transaction(app: Any) -> dict[str, str]:
+    """What must differ in every pgbench transaction, as an expression of its random `:n`: the
+    application's id, and the placeholder reference it is inserted under, which must stay a
+    placeholder so that the commit numbers it as it numbers the service's."""
+    id = "lpad(to_hex(:n::bigint), 32, '0')::uuid"
+    placeholder = app.reference.removesuffix(str(app.id))  # 'EL-2026-pending-'
+    assert placeholder != app.reference, "the placeholder reference names the id"
+    return {str(app.id): id, app.reference: f"'{placeholder}' || ({id})::text"}
 
 
 def page_cursor(base: str, token: str, page: int) -> str:
@@ -461,8 +495,8 @@ def main() -> int:
             ttl=timedelta(hours=2),
         )
         dsn = url
-        (folder / "create.sql").write_text(pgbench_script(data["create_sql"], data["unique"]))
-        (folder / "read.sql").write_text(pgbench_script(data["read_sql"], {}))
+        create_script = pgbench_script(data["create_sql"], data["unique"])
+        read_script = pgbench_script(data["read_sql"], {})
         seconds = args.seconds
         port = free_port()
         with serving(env, port, folder / "serve.log") as base:
@@ -489,10 +523,10 @@ def main() -> int:
                 paths[label] = wrk(base + path, seconds, script, headers)
                 if label == "read by id":
                     print("pgbench: read by id ...", flush=True)
-                    paths["pgbench read by id"] = pgbench(dsn, folder / "read.sql", seconds, folder)
+                    paths["pgbench read by id"] = pgbench(dsn, "read", read_script, seconds, folder)
                 if label == "create":
                     print("pgbench: create ...", flush=True)
-                    paths["pgbench create"] = pgbench(dsn, folder / "create.sql", seconds, folder)
+                    paths["pgbench create"] = pgbench(dsn, "create", create_script, seconds, folder)
 
             print("open loop at 60% of the maxima ...", flush=True)
             open_loop: dict[str, Any] = {}
