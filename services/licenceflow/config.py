@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Business time at the clock's first start (RFC 3339); default: the real time then."""
     db_pool_min: Annotated[int, msgspec.Meta(ge=0)] = 2
     """Minimum PostgreSQL connections per server process."""
-    db_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 10
+    db_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 5
     """Maximum PostgreSQL connections per server process."""
     host: str = "127.0.0.1"
     """Address `serve` listens on."""
