@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
+STALE = 2.0  # seconds idle after which a connection is closed, not used: servers close keep-alive
+# connections idle for a few seconds (uvicorn: 5), and a request sent as one closes is lost
 WAKE = 0.001  # seconds a sleep may overrun
 DRAIN = 60.0  # seconds the last answers may take once every request is due
 
@@ -55,6 +57,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, answered: Callable[[_Connection, int | None], None]) -> None:
         self.transport: asyncio.Transport | None = None
         self.due = 0.0  # when the request it is carrying was due
+        self.freed = 0.0  # when it last went idle
         self._answered = answered
         self._buffer = bytearray()
         self._busy = False
@@ -112,7 +115,7 @@ async def run(
     loop = asyncio.get_running_loop()
     outcome = Outcome(rate=rate)
     total = int(rate * seconds)
-    idle: list[_Connection] = []
+    idle: deque[_Connection] = deque()  # the most recently freed on the right
     waiting: deque[tuple[int, float]] = deque()
     connections: list[_Connection] = []
     opening = 0
@@ -138,9 +141,14 @@ async def run(
             i, due = waiting.popleft()
             conn.send(request(i), due)
         else:
+            conn.freed = loop.time()
             idle.append(conn)
 
     def dispatch(i: int, due: float) -> bool:
+        while idle and loop.time() - idle[0].freed > STALE:  # the server may be closing it
+            stale = idle.popleft()
+            if stale.transport is not None:
+                stale.transport.close()
         while idle:
             if idle.pop().send(request(i), due):
                 return True
