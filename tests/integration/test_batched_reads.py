@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from licenceflow.domain.applications import Application
 from licenceflow.store import applications as store
 from licenceflow.store.applications import Visibility
-from licenceflow.store.batched import BatchedReads
+from licenceflow.store.batched import MOST_PER_QUERY, BatchedReads
 from licenceflow.store.pool import Connection, Pool, open_pool
 from tests.integration.conftest import Tokens, application_body
 
@@ -160,3 +160,17 @@ async def test_a_failed_query_fails_the_reads_it_carried_and_the_next_query_goes
     again = await asyncio.wait_for(reads.get((id, ACME)), WAIT)
     assert again is not None
     assert again.id == id
+
+
+async def test_more_reads_than_one_query_carries_go_in_as_many_queries_as_needed(
+    client: Client, auth: Tokens, pool: Pool
+) -> None:
+    id = await filed(client, auth, "acme", submit=True)
+    count = 2 * MOST_PER_QUERY + 7
+    fetch = Recorded()
+    reads = BatchedReads(pool, fetch)
+
+    answers = await asyncio.gather(*(reads.get((id, ACME)) for _ in range(count)))
+
+    assert all(a is not None and a.id == id for a in answers)
+    assert [len(q) for q in fetch.queries] == [MOST_PER_QUERY, MOST_PER_QUERY, 7]
