@@ -52,7 +52,7 @@ class BatchedReads(Generic[K, V]):
                 try:
                     async with self._pool.acquire() as conn:
                         values = await self._fetch(conn, [key for key, _ in batch])
-                except Exception as error:  # each read fails as its own query would have
+                except Exception as error:  # the query failed: so does every read it carried
                     for _, answer in batch:
                         if not answer.done():
                             answer.set_exception(error)
