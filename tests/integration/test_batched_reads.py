@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator, Sequence
 from uuid import UUID, uuid4
 
 import asyncpg
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from licenceflow.api.app import create_app
+from licenceflow.config import Settings
 from licenceflow.domain.applications import Application
 from licenceflow.store import applications as store
 from licenceflow.store.applications import Visibility
@@ -174,3 +177,23 @@ async def test_more_reads_than_one_query_carries_go_in_as_many_queries_as_needed
 
     assert all(a is not None and a.id == id for a in answers)
     assert [len(q) for q in fetch.queries] == [MOST_PER_QUERY, MOST_PER_QUERY, 7]
+
+
+async def test_a_server_with_one_connection_answers_reads_and_timelines(
+    settings: Settings, auth: Tokens
+) -> None:
+    """No handler waits on a batched read while it holds a connection: the read's query needs
+    one from the same pool."""
+    one = msgspec.structs.replace(settings, db_pool_min=1, db_pool_max=1)
+    async with AsyncTestClient(create_app(one), timeout=WAIT) as client:
+        id = await filed(client, auth, "acme", submit=True)
+        headers = auth("exporter")
+        read, timeline = await asyncio.wait_for(
+            asyncio.gather(
+                client.get(f"/v1/applications/{id}", headers=headers),
+                client.get(f"/v1/applications/{id}/events", headers=headers),
+            ),
+            WAIT,  # beyond CONNECTION_WAIT: a handler holding the only connection gets a 503
+        )
+    assert (read.status_code, timeline.status_code) == (200, 200)
+    assert [e["action"] for e in timeline.json()["items"]] == ["create", "submit"]

@@ -94,27 +94,29 @@ async def test_entries_of_several_streams_keep_the_order_given_each_outbox_row_i
         }
 
 
-async def test_a_filing_that_fails_writes_no_event(
+async def test_a_filing_whose_events_fail_leaves_no_application(
     client: Client, auth: Tokens, db: Connection
 ) -> None:
     created = await client.post(
         "/v1/applications", json=application_body(), headers=auth("exporter")
     )
-    id = UUID(created.json()["id"])
-    app = await store.get(db, id, store.Visibility(org="acme", officer=False))
-    assert app is not None
-    entry = events.Entry(
+    filed = await store.get(
+        db, UUID(created.json()["id"]), store.Visibility(org="acme", officer=False)
+    )
+    assert filed is not None
+    id = uuid4()
+    app = msgspec.structs.replace(filed, id=id, reference=store.unnumbered(id, AT.year))
+    broken = events.Entry(
         stream="application",
         stream_id=id,
         org="acme",
-        event=Event(action="create", from_status=None, to_status="draft", actor=OFFICER, at=AT),
+        event=Event(action="create", from_status=None, to_status=None, actor=OFFICER, at=AT),  # type: ignore[arg-type]
         outbox={"application_id": str(id)},
     )
-    before = await db.fetchval("SELECT count(*) FROM events")
-    outbox_before = await db.fetchval("SELECT count(*) FROM outbox")
+    before = {t: await db.fetchval(f"SELECT count(*) FROM {t}") for t in ("events", "outbox")}
 
-    with pytest.raises(asyncpg.UniqueViolationError):  # the same id again
-        await store.insert(db, app, [entry])
+    with pytest.raises(asyncpg.NotNullViolationError):  # an event needs a status to go to
+        await store.insert(db, app, [broken])
 
-    assert await db.fetchval("SELECT count(*) FROM events") == before
-    assert await db.fetchval("SELECT count(*) FROM outbox") == outbox_before
+    assert await db.fetchval("SELECT count(*) FROM applications WHERE id = $1", id) == 0
+    assert {t: await db.fetchval(f"SELECT count(*) FROM {t}") for t in before} == before

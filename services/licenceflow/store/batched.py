@@ -7,6 +7,10 @@ together in the next one. A lone read is sent at once. A read never joins a quer
 so it sees every commit that ended before it arrived: read-your-writes holds as it did with a
 query per read.
 
+The query takes a connection from the pool, so whoever waits on a read must not hold one of
+the same pool: with every connection held by such waiters, the query would never get one (it
+gives up after CONNECTION_WAIT, and its reads fail as with the database out of reach).
+
 Reads of an application by id, the path compliance teams poll, go this way
 (`store.applications.reads`). A licence's read needs its shipments from the same connection,
 so it keeps a query of its own."""
@@ -23,6 +27,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 MOST_PER_QUERY = 500  # a batch beyond this waits for the next query: bounded statement size
+CONNECTION_WAIT = 10.0  # seconds a query waits for a pool connection before its reads fail (503)
 
 Fetch = Callable[[Connection, Sequence[K]], Awaitable[Sequence[V]]]
 
@@ -50,17 +55,16 @@ class BatchedReads(Generic[K, V]):
                 batch = self._waiting[:MOST_PER_QUERY]
                 del self._waiting[:MOST_PER_QUERY]
                 try:
-                    async with self._pool.acquire() as conn:
+                    async with self._pool.acquire(timeout=CONNECTION_WAIT) as conn:
                         values = await self._fetch(conn, [key for key, _ in batch])
+                    for (_, answer), value in zip(batch, values, strict=True):
+                        if not answer.done():  # its request may have gone (cancelled)
+                            answer.set_result(value)
                 except Exception as error:  # the query failed: so does every read it carried
                     for _, answer in batch:
                         if not answer.done():
                             answer.set_exception(error)
-                    continue
-                for (_, answer), value in zip(batch, values, strict=True):
-                    if not answer.done():  # its request may have gone (cancelled)
-                        answer.set_result(value)
-        finally:  # cancelled (shutdown): no read is left waiting for an answer
+        finally:  # ended (no more reads) or cancelled (shutdown): no read is left waiting
             for _, answer in batch + self._waiting:
                 answer.cancel()
             self._waiting.clear()

@@ -1,5 +1,6 @@
 """Use-cases for applications: load → domain → persist (state + event + outbox), in the
-caller's transaction. The API and the workers change applications only through here.
+caller's transaction; a creation is atomic on its own (one statement, or its own transaction
+with an Idempotency-Key). The API and the workers change applications only through here.
 
 Checks run in the contract's order: not visible (404) → role (403) → content (422) →
 state or version (409/412)."""
