@@ -6,15 +6,16 @@ slower than they were against it)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import msgspec
 from litestar import Litestar
 
 from licenceflow.store.pool import Connection
-from licenceflow.workflow import applications as workflow
-from tests.examples import application_body
-from tests.perf.bench import EXPORTER, captured, pgbench, pgbench_script, unique_per_transaction
+from tests.perf.bench import (
+    creation_statements,
+    pgbench,
+    pgbench_script,
+    unique_per_transaction,
+)
 
 TABLES = ("applications", "events", "outbox")
 
@@ -26,16 +27,8 @@ async def counts(db: Connection) -> dict[str, int]:
 async def test_the_create_reference_writes_numbers_and_audits_as_the_service_does(
     app: Litestar, db: Connection, database_url: str, tmp_path: Path
 ) -> None:
-    body = msgspec.json.encode(application_body(submit=True))
-    made: list[Any] = []
-
-    async def create() -> None:  # as the create handler does
-        made.append(await workflow.create(db, app.state.context, EXPORTER, body))
-        await workflow.numbered(db, made[-1])
-
-    await create()  # asyncpg's type lookups happen once per connection, outside the capture
-    statements = await captured(db, create)
-    script = pgbench_script(statements, unique_per_transaction(made[-1].application))
+    statements, filed = await creation_statements(db, app.state.context)
+    script = pgbench_script(statements, unique_per_transaction(filed))
     assert script.variables  # arguments are bound, not inlined
     before = await counts(db)
 

@@ -52,6 +52,7 @@ from licenceflow.api.auth import issue_token
 from licenceflow.clock import WorkingCalendar
 from licenceflow.config import Settings
 from licenceflow.domain.access import Principal
+from licenceflow.domain.applications import Application
 from licenceflow.domain.audit import Role
 from licenceflow.metrics.projector import one_pass
 from licenceflow.store import applications as applications_store
@@ -107,6 +108,9 @@ async def load(url: str, ctx: Context, count: int, streams: int = 4) -> None:
     await asyncio.gather(*(stream(n) for n in share))
 
 
+Statements = list[tuple[str, tuple[tuple[Any, str], ...]]]  # SQL, (argument, its type)s
+
+
 class Script(NamedTuple):
     """A pgbench script and its variables (`-D`), which pgbench -M prepared binds as parameters
     on every execution, as asyncpg binds the service's arguments."""
@@ -148,7 +152,7 @@ def argument(value: Any, kind: str, unique: dict[str, str], variables: dict[str,
     return f":{name}::{kind}"
 
 
-async def captured(conn: Connection, action: Any) -> list[tuple[str, tuple[Any, ...]]]:
+async def captured(conn: Connection, action: Any) -> Statements:
     """The statements `action` runs on `conn`, with their arguments."""
     seen: list[tuple[str, tuple[Any, ...]]] = []
 
@@ -168,7 +172,23 @@ async def captured(conn: Connection, action: Any) -> list[tuple[str, tuple[Any, 
     return typed
 
 
-def pgbench_script(statements: list[tuple[str, tuple[Any, ...]]], unique: dict[str, str]) -> Script:
+async def creation_statements(conn: Connection, ctx: Context) -> tuple[Statements, Application]:
+    """The SQL one creation runs, as the service's handler runs it (the filing, then its
+    reference read back), and the application it filed. A first creation goes uncaptured:
+    asyncpg looks up the types a statement uses once per connection."""
+    body = msgspec.json.encode(application_body(submit=True))
+    made: list[workflow.Created] = []
+
+    async def create() -> None:
+        made.append(await workflow.create(conn, ctx, EXPORTER, body))
+        await workflow.numbered(conn, made[-1])
+
+    await create()
+    statements = await captured(conn, create)
+    return statements, made[-1].application
+
+
+def pgbench_script(statements: Statements, unique: dict[str, str]) -> Script:
     """A pgbench script of `statements`, each argument a variable; each value in `unique` (the
     new application's id, its reference) becomes an expression of a random number per
     transaction, so every transaction writes new rows as the service does."""
@@ -394,17 +414,7 @@ async def prepare(url: str, redis_url: str, count: int) -> dict[str, Any]:
         projected = time.monotonic() - started
 
         # the SQL of one create and of one read by id, as the service runs them
-        body = msgspec.json.encode(application_body(submit=True))
-        made: list[Any] = []
-
-        async def create() -> None:  # as the service's handler: the filing, then its reference
-            made.append(await workflow.create(conn, ctx, EXPORTER, body))
-            await workflow.numbered(conn, made[0])
-
-        await create()  # asyncpg looks up the types a statement uses once per connection
-        made.clear()
-        create_sql = await captured(conn, create)
-        app = made[0].application
+        create_sql, app = await creation_statements(conn, ctx)
 
         async def read() -> None:  # the point lookup; the service batches it (store.batched)
             await applications_store.get(conn, app.id, workflow.visibility(EXPORTER))
@@ -430,7 +440,7 @@ async def prepare(url: str, redis_url: str, count: int) -> dict[str, Any]:
         await conn.close()
 
 
-def unique_per_transaction(app: Any) -> dict[str, str]:
+def unique_per_transaction(app: Application) -> dict[str, str]:
     """What must differ in every pgbench transaction, as an expression of its random `:n`: the
     application's id, and the placeholder reference it is inserted under, which must stay a
     placeholder so that the commit numbers it as it numbers the service's."""
@@ -527,7 +537,6 @@ def main() -> int:
             roles=["officer"],
             ttl=timedelta(hours=2),
         )
-        dsn = url
         create_script = pgbench_script(data["create_sql"], data["unique"])
         read_script = pgbench_script(data["read_sql"], {})
         seconds = args.seconds
@@ -557,10 +566,10 @@ def main() -> int:
                 paths[label] = wrk(base + path, seconds, script, headers)
                 if label == "read by id":
                     print("pgbench: read by id ...", flush=True)
-                    paths["pgbench read by id"] = pgbench(dsn, "read", read_script, seconds, folder)
+                    paths["pgbench read by id"] = pgbench(url, "read", read_script, seconds, folder)
                 if label == "create":
                     print("pgbench: create ...", flush=True)
-                    paths["pgbench create"] = pgbench(dsn, "create", create_script, seconds, folder)
+                    paths["pgbench create"] = pgbench(url, "create", create_script, seconds, folder)
                     asyncio.run(set_aside(url, data["read_id"]))
 
             print("open loop at 60% of the maxima ...", flush=True)

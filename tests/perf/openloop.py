@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,9 +55,10 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, answered: Callable[[_Connection, int | None], None]) -> None:
         self.transport: asyncio.Transport | None = None
-        self.due = 0.0  # when the request it is carrying was due
+        self.due = 0.0  # when the request it is carrying was due (the event loop's clock)
         self.freed = 0.0  # when it last went idle
         self._answered = answered
+        self._now = asyncio.get_running_loop().time
         self._buffer = bytearray()
         self._busy = False
 
@@ -70,7 +70,7 @@ class _Connection(asyncio.Protocol):
         if self.transport is None:
             return False
         # from its scheduled send, or from the send itself when that was early
-        self.due, self._busy = min(due, time.monotonic()), True
+        self.due, self._busy = min(due, self._now()), True
         self.transport.write(payload)
         return True
 
@@ -172,7 +172,7 @@ async def run(
 
     opens: set[asyncio.Task[None]] = set()
     start = loop.time() + 0.05
-    began = time.monotonic()
+    began = loop.time()
     for i in range(total):
         due = start + i / rate
         if due - loop.time() > WAKE:
@@ -187,12 +187,13 @@ async def run(
             task = asyncio.create_task(open_one())
             opens.add(task)
             task.add_done_callback(opens.discard)
-    try:
-        await asyncio.wait_for(finished, DRAIN) if total else None
-    except TimeoutError:  # answers that never came (connections lost with requests waiting)
-        outcome.errors = total - len(outcome.latencies)
+    if total:
+        try:
+            await asyncio.wait_for(finished, DRAIN)
+        except TimeoutError:  # answers that never came (connections lost, requests waiting)
+            outcome.errors = total - len(outcome.latencies)
     outcome.sent = total
-    outcome.elapsed = time.monotonic() - began
+    outcome.elapsed = loop.time() - began
     for conn in connections:
         if conn.transport is not None:
             conn.transport.close()

@@ -8,6 +8,7 @@ state or version (409/412)."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
@@ -73,9 +74,8 @@ async def create(
     filing = await _valid_filing(conn, ctx, principal, convert(fields, Filing))
     now = ctx.clock.now()
     if idempotency_key is None:
-        return Created(
-            await _file(conn, ctx, principal.org, actor, filing, submit=submit), replayed=False
-        )
+        app = await _file(conn, ctx, principal.org, actor, filing, now=now, submit=submit)
+        return Created(app, replayed=False)
 
     request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).digest()
     async with conn.transaction():
@@ -88,7 +88,7 @@ async def create(
             return Created(_snapshot.decode(earlier.response), replayed=True)
         if earlier is not None:
             await idempotency.forget(conn, principal.org, idempotency_key)
-        app = await _file(conn, ctx, principal.org, actor, filing, submit=submit)
+        app = await _file(conn, ctx, principal.org, actor, filing, now=now, submit=submit)
         await idempotency.remember(
             conn,
             principal.org,
@@ -102,10 +102,17 @@ async def create(
 
 
 async def _file(
-    conn: Connection, ctx: Context, org: str, actor: Actor, filing: Filing, *, submit: bool
+    conn: Connection,
+    ctx: Context,
+    org: str,
+    actor: Actor,
+    filing: Filing,
+    *,
+    now: datetime,
+    submit: bool,
 ) -> Application:
-    """`org`'s new application, inserted with its first events (filed, and submitted)."""
-    now = ctx.clock.now()
+    """`org`'s new application, filed at `now` and inserted with its first events (filed, and
+    submitted)."""
     id = uuid4()
     steps = [
         domain.file(
