@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async with pool.acquire() as conn:
             anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
         app.state.pool = pool
-        app.state.application_reads = applications_store.reads(pool)
+        app.state.application_reads = await applications_store.reads(settings.database_url or "")
         app.state.authenticator = Authenticator(settings)
         app.state.cursors = Cursors(settings.jwt_secret)
         app.state.context = Context(
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await invalidations.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
+            await app.state.application_reads.close()
             await pool.close()
 
     optional = [benchmark.static] if settings.benchmark_endpoint else []

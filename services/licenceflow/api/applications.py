@@ -28,7 +28,7 @@ from licenceflow.domain.errors import FieldProblem, InvalidFiling
 from licenceflow.domain.values import convert
 from licenceflow.store import events
 from licenceflow.store.applications import SORTS, ListQuery
-from licenceflow.store.pool import Connection, Pool
+from licenceflow.store.pool import Connection
 from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context
 
@@ -186,20 +186,17 @@ class ApplicationController(Controller):
         self,
         application_id: FromPath[str],
         principal: NamedDependency[Principal],
+        conn: NamedDependency[Connection],
         state: State,
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
         context: Context = state.context
         cursors: Cursors = state.cursors
-        pool: Pool = state.pool
         id = resource_id(application_id, "application")
         await workflow.get(state.application_reads, principal, id)  # 404 before the timeline
         after = cursors.decode(cursor, str(id), int) if cursor else 0
-        # a connection only now: one held while waiting on a batched read could be the one its
-        # query needs (store.batched)
-        async with pool.acquire() as conn:
-            stored = await events.timeline(conn, id, after_seq=after, limit=limit + 1)
+        stored = await events.timeline(conn, id, after_seq=after, limit=limit + 1)
         return event_page(stored, limit, str(id), context.calendar.tz, cursors)
 
 

@@ -57,6 +57,11 @@ class RequestMetrics(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
+    def __init__(self) -> None:
+        # (method, route, status class) → its counter and histogram: `labels()` looks them up
+        # under a lock at every call, as much again as counting
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         started = time.perf_counter()
         status = 500  # what the client gets if the app dies before answering
@@ -70,9 +75,14 @@ class RequestMetrics(ASGIMiddleware):
         try:
             await next_app(scope, receive, timed_send)
         finally:
-            labels = (scope.get("method", ""), scope.get("path_template", ""), f"{status // 100}xx")
-            REQUESTS.labels(*labels).inc()
-            DURATION.labels(*labels).observe(time.perf_counter() - started)
+            route = scope.get("path_template", "")
+            labels = (str(scope.get("method")), route, f"{status // 100}xx")
+            series = self._series.get(labels)
+            if series is None:
+                series = self._series[labels] = (REQUESTS.labels(*labels), DURATION.labels(*labels))
+            counted, timed = series
+            counted.inc()
+            timed.observe(time.perf_counter() - started)
 
 
 class _Readings(Collector):

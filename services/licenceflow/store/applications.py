@@ -16,7 +16,7 @@ from licenceflow.domain.filing import Filing
 from licenceflow.store import events
 from licenceflow.store.batched import BatchedReads
 from licenceflow.store.keyset import PageQuery
-from licenceflow.store.pool import Connection, Pool
+from licenceflow.store.pool import Connection
 
 
 class Visibility(msgspec.Struct, frozen=True):
@@ -130,9 +130,10 @@ async def get_many(
 Reads: TypeAlias = BatchedReads[tuple[UUID, Visibility], Application | None]
 
 
-def reads(pool: Pool) -> Reads:
-    """Reads by id that arrive together, answered by one `get_many` (see `store.batched`)."""
-    return BatchedReads(pool, get_many)
+async def reads(dsn: str) -> Reads:
+    """Reads by id that arrive together, answered by one `get_many` on a connection of their
+    own (see `store.batched`)."""
+    return await BatchedReads.open(dsn, get_many)
 
 
 _UPDATE = f"""UPDATE applications SET ({_WRITTEN}) =

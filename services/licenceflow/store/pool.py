@@ -17,6 +17,7 @@ else:  # asyncpg's classes are generic only to the type checker
     Pool = asyncpg.Pool
 
 _JSONB_VERSION = b"\x01"
+COMMAND_TIMEOUT = 30  # seconds a service's statement may take before asyncpg cancels it
 
 
 def _encode_jsonb(value: Any) -> bytes:
@@ -34,9 +35,26 @@ async def _init_connection(conn: Connection) -> None:
     )
 
 
-async def connect(dsn: str) -> Connection:
-    """One connection with the same codecs as the pool's (for one-off commands and tests)."""
-    conn: Connection = await asyncpg.connect(dsn, server_settings={"timezone": "UTC"})
+def _session(*, generic_plans: bool = False) -> dict[str, str]:
+    """A connection's session settings. `generic_plans`: each prepared statement is planned
+    once, for any arguments (`plan_cache_mode`), where PostgreSQL would plan it anew at every
+    execution for as long as a plan for the arguments given looks cheaper than one for any."""
+    settings = {"application_name": "licenceflow", "timezone": "UTC"}
+    if generic_plans:
+        settings["plan_cache_mode"] = "force_generic_plan"
+    return settings
+
+
+async def connect(
+    dsn: str, *, generic_plans: bool = False, command_timeout: float | None = None
+) -> Connection:
+    """One connection with the same codecs as the pool's: for one-off commands and tests (no
+    statement timeout unless given), and the batched reads' own connection."""
+    conn: Connection = await asyncpg.connect(
+        dsn,
+        command_timeout=command_timeout,
+        server_settings=_session(generic_plans=generic_plans),
+    )
     await _init_connection(conn)
     return conn
 
@@ -56,8 +74,8 @@ async def open_pool(dsn: str, *, min_size: int, max_size: int) -> Pool:
         max_size=max_size,
         init=_init_connection,
         reset=_keep_session,
-        command_timeout=30,
-        server_settings={"application_name": "licenceflow", "timezone": "UTC"},
+        command_timeout=COMMAND_TIMEOUT,
+        server_settings=_session(),
     )
     assert pool is not None
     return pool
