@@ -30,6 +30,8 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+import asyncpg
+
 from licenceflow.store.pool import COMMAND_TIMEOUT, Connection, connect
 
 K = TypeVar("K")
@@ -39,17 +41,29 @@ MOST_PER_QUERY = 500  # a batch beyond this waits for the next query: bounded st
 CONNECTION_WAIT = 10.0  # seconds a query waits for its connection to open before its reads
 # fail (503)
 
+# what a query raises when its connection went away under it (the socket closed, PostgreSQL
+# ended the session, or asyncpg met the end in the middle of a message)
+LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
 Fetch = Callable[[Connection, Sequence[K]], Awaitable[Sequence[V]]]
 
 
 class BatchedReads(Generic[K, V]):
     """`get(key)` through `fetch(conn, keys)`, which answers one value per key, in order, on a
-    connection of the reads' own (opened again when it was lost)."""
+    connection of the reads' own. A batch whose connection was lost (PostgreSQL restarted, an
+    administrator ended it) goes again, once, on a new one: a read changes nothing."""
 
     def __init__(self, dsn: str, fetch: Fetch[K, V]) -> None:
         self._dsn = dsn
         self._fetch = fetch
         self._conn: Connection | None = None
+        self._closed = False
         self._waiting: list[tuple[K, asyncio.Future[V]]] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -62,15 +76,18 @@ class BatchedReads(Generic[K, V]):
         return reads
 
     async def close(self) -> None:
-        """Cancels the reads still waiting and closes the connection."""
+        """Fails the reads still waiting (and any read after) and closes the connection."""
+        self._closed = True
         if self._sender is not None:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
         if self._conn is not None:
-            await self._conn.close()
+            self._conn.terminate()  # a read-only session, nothing to finish: no round trip
 
     async def get(self, key: K) -> V:
+        if self._closed:
+            raise ConnectionError("the batched reads are closed (the server is stopping)")
         answer: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._waiting.append((key, answer))
         if self._sender is None:
@@ -78,12 +95,23 @@ class BatchedReads(Generic[K, V]):
         return await answer
 
     async def _connection(self) -> Connection:
-        if self._conn is None or self._conn.is_closed():  # not yet, or lost (a restart)
+        if self._conn is None or self._conn.is_closed():  # not yet, or lost
             self._conn = await asyncio.wait_for(
                 connect(self._dsn, generic_plans=True, command_timeout=COMMAND_TIMEOUT),
                 CONNECTION_WAIT,
             )
         return self._conn
+
+    async def _query(self, keys: list[K]) -> Sequence[V]:
+        conn = await self._connection()
+        try:
+            return await self._fetch(conn, keys)
+        except Exception as error:
+            if not (conn.is_closed() or isinstance(error, LOST)):
+                raise  # the query failed, not the connection
+        conn.terminate()  # lost, or in a state it may not know yet
+        self._conn = None
+        return await self._fetch(await self._connection(), keys)  # once more, on a new one
 
     async def _send(self) -> None:
         batch: list[tuple[K, asyncio.Future[V]]] = []
@@ -92,8 +120,7 @@ class BatchedReads(Generic[K, V]):
                 batch = self._waiting[:MOST_PER_QUERY]
                 del self._waiting[:MOST_PER_QUERY]
                 try:
-                    conn = await self._connection()
-                    values = await self._fetch(conn, [key for key, _ in batch])
+                    values = await self._query([key for key, _ in batch])
                     for (_, answer), value in zip(batch, values, strict=True):
                         if not answer.done():  # its request may have gone (cancelled)
                             answer.set_result(value)
@@ -101,8 +128,9 @@ class BatchedReads(Generic[K, V]):
                     for _, answer in batch:
                         if not answer.done():
                             answer.set_exception(error)
-        finally:  # ended (no more reads) or cancelled (shutdown): no read is left waiting
+        finally:  # ended (no more reads) or cancelled (closed): no read is left waiting
             for _, answer in batch + self._waiting:
-                answer.cancel()
+                if not answer.done():
+                    answer.set_exception(ConnectionError("the batched reads were closed"))
             self._waiting.clear()
             self._sender = None

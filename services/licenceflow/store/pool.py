@@ -55,7 +55,11 @@ async def connect(
         command_timeout=command_timeout,
         server_settings=_session(generic_plans=generic_plans),
     )
-    await _init_connection(conn)
+    try:
+        await _init_connection(conn)
+    except BaseException:  # failed or given up (a timeout): not left open
+        conn.terminate()
+        raise
     return conn
 
 
