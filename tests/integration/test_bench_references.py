@@ -45,3 +45,17 @@ async def test_the_create_reference_writes_numbers_and_audits_as_the_service_doe
     ]
     numbers = sorted(int(reference.rsplit("-", 1)[1]) for reference in references)
     assert numbers == list(range(1, len(references) + 1))  # every one numbered, gapless
+
+
+async def test_the_create_reference_holds_a_rate_when_given_one(
+    app: Litestar, db: Connection, database_url: str, tmp_path: Path
+) -> None:
+    """At a rate (an open loop), each transaction is timed from its scheduled start."""
+    statements, filed = await creation_statements(db, app.state.context)
+    script = pgbench_script(statements, unique_per_transaction(filed))
+
+    measured = pgbench(database_url, "create-rate", script, 2, tmp_path, rate=100)
+
+    assert measured["failed"] == 0
+    assert 70 <= measured["rps"] <= 130
+    assert 0 < measured["p50_ms"] <= measured["p99_ms"] <= measured["max_ms"]

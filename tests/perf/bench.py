@@ -19,7 +19,9 @@ and `pgbench` (installed with apt-get when missing). Steps:
 4. pgbench -M prepared -c32 -j2, the same duration, running the very SQL the create and the
    read by id ran (captured from the workflow on a logged connection);
 5. open loop at 60% of each path's measured maximum (read, create, and the no-I/O endpoint at
-   the read's rate and at the create's), timed from each request's scheduled send;
+   the read's rate and at the create's), timed from each request's scheduled send; and pgbench
+   running the create's transaction at the create's rate (`--rate`, timed from each
+   transaction's scheduled start): the tail PostgreSQL has on its own at that rate;
 6. a table (RPS, p50, p99, ratio to its reference, the target) on stdout, and the figures as
    JSON in `--out`. Projector lag is measured too: real seconds from a create's commit to the
    backlog showing it.
@@ -228,7 +230,11 @@ def wrk(url: str, seconds: int, script: Path | None, headers: dict[str, str]) ->
     }
 
 
-def pgbench(dsn: str, name: str, script: Script, seconds: int, folder: Path) -> dict[str, float]:
+def pgbench(
+    dsn: str, name: str, script: Script, seconds: int, folder: Path, *, rate: int | None = None
+) -> dict[str, float]:
+    """pgbench as fast as it goes, or at `rate` transactions per second (an open loop: each
+    transaction timed from its scheduled start, pgbench's schedule lag included)."""
     path = folder / f"{name}.sql"
     path.write_text(script.text)
     logs = folder / f"pgbench-{name}"
@@ -238,6 +244,8 @@ def pgbench(dsn: str, name: str, script: Script, seconds: int, folder: Path) -> 
         "-n", "-M", "prepared", "-c", str(CONNECTIONS), "-j", str(THREADS), "-T", str(seconds),
         "-f", str(path), "-l", "--log-prefix", str(logs / "tx"),
     ]  # fmt: skip
+    if rate is not None:
+        args += ["--rate", str(rate)]
     for variable, value in script.variables.items():
         args += ["-D", f"{variable}={value}"]
     args.append(dsn)
@@ -245,14 +253,18 @@ def pgbench(dsn: str, name: str, script: Script, seconds: int, folder: Path) -> 
     assert run.returncode == 0, f"pgbench failed:\n{run.stderr[-3000:]}\n{script.text}"
     out = run.stdout
     tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    # a log line: client, transaction, its time (µs), script, epoch s, µs[, its schedule lag]
     micros = sorted(
-        int(line.split()[2]) for log in logs.iterdir() for line in log.read_text().splitlines()
+        int(fields[2]) + (int(fields[6]) if rate is not None else 0)
+        for log in logs.iterdir()
+        for fields in map(str.split, log.read_text().splitlines())
     )
     failed = re.search(r"number of failed transactions: (\d+)", out)
     return {
         "rps": round(tps, 1),
         "p50_ms": micros[len(micros) // 2] / 1000,
         "p99_ms": micros[int(len(micros) * 0.99)] / 1000,
+        "max_ms": micros[-1] / 1000,
         "failed": int(failed.group(1)) if failed else 0,
     }
 
@@ -601,6 +613,12 @@ def main() -> int:
                 )
                 open_loop[label] = measured.summary() | {"statuses": measured.statuses}
                 open_loop[f"no-I/O endpoint at the {label} rate"] = reference.summary()
+            # PostgreSQL's own tail for the create's transaction at the create's rate
+            rate = round(0.6 * paths["create"]["rps"])
+            open_loop["pgbench create at the create rate"] = {"rate": rate} | pgbench(
+                url, "create-rate", create_script, seconds, folder, rate=rate
+            )
+            asyncio.run(set_aside(url, data["read_id"]))
             results["open_loop"] = open_loop
             with running(["projector"], env, folder / "projector.log"):
                 results["projector_lag"] = asyncio.run(projector_lag(base, exporter))

@@ -17,6 +17,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -83,6 +84,8 @@ def main() -> int:
         "LICENCEFLOW_JWT_SECRET": SECRET,
         "LICENCEFLOW_WEB_WORKERS": str(WORKERS),
         "LICENCEFLOW_LOG_LEVEL": "warning",
+        # request metrics shared between worker processes for both, as `serve` has them
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="licenceflow-metrics-"),
     }
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     app_id = ""
