@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from licenceflow.api import openapi
 from licenceflow.api.cursors import Cursors
-from licenceflow.api.dependencies import etag, if_match, resource_id, wake_relay
+from licenceflow.api.dependencies import etag, if_match, provide_principal, resource_id, wake_relay
 from licenceflow.api.schemas import (
     ApplicationPage,
     ApplicationResource,
@@ -78,10 +78,14 @@ class ApplicationController(Controller):
     @get("/{application_id:str}", summary="One application, with its ETag")
     async def read(
         self,
+        request: Request[Any, Any, Any],
         application_id: FromPath[str],
-        principal: NamedDependency[Principal],
-        state: State,
     ) -> Response[ApplicationResource]:
+        # The path compliance teams poll: it authenticates in its body, as the `principal`
+        # dependency would, without Litestar resolving a dependency per request (8% of a read's
+        # CPU), as the backlog does
+        state = request.app.state
+        principal = provide_principal(request, state)
         context: Context = state.context
         id = resource_id(application_id, "application")
         return _one(await workflow.get(state.application_reads, principal, id), context)
