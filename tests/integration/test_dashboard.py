@@ -7,11 +7,8 @@ URL, and a screenshot is left in `tests/artifacts/dashboard.png` for people to l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,8 @@ from licenceflow.metrics import keys
 from licenceflow.metrics.projector import project_once
 from licenceflow.store.pool import Connection
 from tests.examples import application_body, line
-from tests.integration.conftest import START, Tokens
+from tests.integration.conftest import Tokens
+from tests.integration.served import serving
 from tests.polling import eventually
 from tests.private_redis import free_port
 
@@ -77,54 +75,6 @@ KEY_METRICS = {
 
 
 # --- the server, the browser, the metrics -------------------------------------------------------
-
-
-def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """`licenceflow serve` (one worker) on `port`, configured the way a deployment is."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LICENCEFLOW_")} | {
-        "LICENCEFLOW_DATABASE_URL": settings.database_url or "",
-        "LICENCEFLOW_REDIS_URL": settings.redis_url or "",
-        "LICENCEFLOW_JWT_SECRET": settings.jwt_secret,
-        "LICENCEFLOW_CLOCK_SPEED": "0",
-        "LICENCEFLOW_CLOCK_START": START.isoformat(),
-        "LICENCEFLOW_LOG_LEVEL": "warning",
-    }
-    command = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "licenceflow", *command],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, log: Path) -> AsyncIterator[str]:
-    """A real HTTP server for the browser; yields its base URL once it answers."""
-    port = free_port()
-    process = start_serve(settings, port, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=2) as http:
-
-            async def answers() -> bool:
-                if process.poll() is not None:
-                    return True  # exited: said below, with its log
-                with contextlib.suppress(httpx.TransportError):
-                    return (await http.get("/health/live")).status_code == 200
-                return False
-
-            await eventually(answers, "`licenceflow serve` answers", logs=[log], deadline=30)
-            assert process.poll() is None, f"`licenceflow serve` exited; see {log}"
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
 
-from licenceflow.api.app import create_app
 from licenceflow.clock import ClockAnchor, real_utc_now
 from licenceflow.config import Settings
 from licenceflow.simulation import scenarios
@@ -33,6 +32,7 @@ from licenceflow.simulation.queueing import erlang_c_wait, fcfs_waits, ks_critic
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
+from tests.integration.served import serving
 from tests.private_redis import PrivateRedis
 
 JOBS = 1000
@@ -60,7 +60,7 @@ def slot_holds(
 
 
 async def watch_review_queue(
-    client: AsyncTestClient[Any], auth: Tokens, depths: list[tuple[float, int]]
+    client: httpx.AsyncClient, auth: Tokens, depths: list[tuple[float, int]]
 ) -> None:
     """Sample the review queue's depth through the backlog endpoint, ten times a second."""
     while True:
@@ -106,20 +106,19 @@ async def test_the_review_desk_is_an_mmc_queue(
     }
     log = tmp_path / "worker.log"
     worker = start_worker(env, log)
-    # The API runs at the same pace (a process with another speed would re-anchor the clock).
-    api = create_app(
-        msgspec.structs.replace(
-            settings,
-            redis_url=private_redis.url,
-            scenario="mmc",
-            log_level="warning",
-            clock_speed=SPEED,
-        )
+    # The API runs at the same pace (a process with another speed would re-anchor the clock),
+    # in a process of its own: sharing this event loop, its work would delay the filings due
+    # meanwhile and bend the arrivals away from Poisson.
+    api = msgspec.structs.replace(
+        settings, redis_url=private_redis.url, scenario="mmc", clock_speed=SPEED
     )
     ids: list[str] = []
     depths: list[tuple[float, int]] = []  # (when, review queue depth) as the backlog reported
     try:
-        async with AsyncTestClient(api) as client:
+        async with (
+            serving(api, tmp_path / "serve.log") as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as client,
+        ):
             for _ in range(5):  # warm-up (not measured): the worker's processes and the API
                 await client.post(
                     "/v1/applications",
