@@ -7,9 +7,21 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from licenceflow.config import Settings
+
+
+def start(args: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`python -m licenceflow ARGS` with `env`, its output (both streams) in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "licenceflow", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 class Processes:
@@ -26,14 +38,7 @@ class Processes:
 
     def start(self, *args: str) -> Path:
         log = self.folder / f"{args[0]}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "licenceflow", *args],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.running.append((process, log))
+        self.running.append((start(args, self.env, log), log))
         return log
 
     def stop(self) -> None:

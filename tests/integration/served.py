@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import httpx
 from licenceflow.config import Settings
 from tests.polling import eventually
 from tests.private_redis import free_port
+from tests.processes import start
 
 
 def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -30,14 +30,7 @@ def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[by
     }
     if settings.clock_start is not None:
         env["LICENCEFLOW_CLOCK_START"] = settings.clock_start.isoformat()
-    command = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "licenceflow", *command],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env, log)
 
 
 @contextlib.asynccontextmanager

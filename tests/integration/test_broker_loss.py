@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,21 +23,12 @@ from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis
+from tests.processes import start
 
 OUTAGE_SECONDS = 30
 SPEED = 1728.0  # the mmc scenario's pace: half a second of service per application
 DEADLINE = 120.0
 DECISIONS = ("approve", "approve_temporary", "reject")
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "licenceflow", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.mark.timeout(300)

@@ -14,7 +14,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
 from tests.integration.served import serving
 from tests.private_redis import PrivateRedis
+from tests.processes import start
 
 JOBS = 1000
 SPEED = 1728.0  # one business day in 50 s: the scenario's rates become lambda 6.4/s, mu 2/s
@@ -71,13 +71,7 @@ async def watch_review_queue(
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """The review desk: one worker slot per officer of the scenario."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "licenceflow", "worker", "--queues", "review"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start(["worker", "--queues", "review"], env, log)
 
 
 @pytest.mark.timing
