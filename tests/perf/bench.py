@@ -614,7 +614,7 @@ def main() -> int:
                 open_loop[label] = measured.summary() | {"statuses": measured.statuses}
                 open_loop[f"no-I/O endpoint at the {label} rate"] = reference.summary()
             # PostgreSQL's own tail for the create's transaction at the create's rate
-            rate = round(0.6 * paths["create"]["rps"])
+            rate = open_loop["create"]["rate"]
             open_loop["pgbench create at the create rate"] = {"rate": rate} | pgbench(
                 url, "create-rate", create_script, seconds, folder, rate=rate
             )

@@ -5,8 +5,8 @@ fails authentication never takes one from the pool, and Litestar resolves each a
 more dependencies at one level cost a task group per request: about a third of a cheap
 request's time). What is the same for every request (the context, the cursors) handlers read
 from the application's `state`. The two paths clients poll, an application by id and the
-backlog, call `provide_principal` in their body instead: resolving it as a dependency costs
-them a tenth of their time."""
+backlog, call `provide_principal` in their body instead, as the dependency would: Litestar's
+resolving it cost them about a tenth of their CPU (8% of a read's)."""
 
 from __future__ import annotations
 

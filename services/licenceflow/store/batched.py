@@ -38,8 +38,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 MOST_PER_QUERY = 500  # a batch beyond this waits for the next query: bounded statement size
-CONNECTION_WAIT = 10.0  # seconds a query waits for its connection to open before its reads
-# fail (503)
+CONNECTION_WAIT = 10.0  # seconds a query waits for its connection to open (then: a 503)
 
 # what a query raises when its connection went away under it (the socket closed, PostgreSQL
 # ended the session, or asyncpg met the end in the middle of a message)
