@@ -19,7 +19,7 @@ from licenceflow.config import Settings
 from licenceflow.domain.applications import Application
 from licenceflow.store import applications as store
 from licenceflow.store.applications import Visibility
-from licenceflow.store.batched import MOST_PER_QUERY, BatchedReads, Fetch
+from licenceflow.store.batched import MOST_PER_BATCH, Batched, Send
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
 
@@ -31,8 +31,8 @@ OFFICER = Visibility(org="authority", officer=True)
 WAIT = 30  # seconds: a bound on a wait that is expected to end at once
 
 
-Reads = BatchedReads[Key, Application | None]
-Opens = Callable[[Fetch[Key, Application | None]], Awaitable[Reads]]
+Reads = Batched[Key, Application | None]
+Opens = Callable[[Send[Key, Application | None]], Awaitable[Reads]]
 
 
 @pytest.fixture
@@ -40,8 +40,8 @@ async def batched(database_url: str) -> AsyncIterator[Opens]:
     """Opens batched reads through a given fetch; closed after the test."""
     opened: list[Reads] = []
 
-    async def open_reads(fetch: Fetch[Key, Application | None]) -> Reads:
-        opened.append(await BatchedReads.open(database_url, fetch))
+    async def open_reads(fetch: Send[Key, Application | None]) -> Reads:
+        opened.append(await Batched.open(database_url, fetch, repeatable=True))
         return opened[-1]
 
     yield open_reads
@@ -106,7 +106,7 @@ async def test_reads_arriving_together_go_in_one_query_each_seeing_what_its_read
     fetch = Recorded()
     reads = await batched(fetch)
 
-    answers = await asyncio.gather(*(reads.get(key) for key in keys))
+    answers = await asyncio.gather(*(reads.submit(key) for key in keys))
 
     assert [a.id if a else None for a in answers] == [expected[key] for key in keys]
     assert fetch.queries == [keys]  # all forty in one query
@@ -118,14 +118,14 @@ async def test_a_read_arriving_while_a_query_is_out_sees_the_commits_before_it(
     draft = await filed(client, auth, "acme", submit=False)
     fetch = Held()
     reads = await batched(fetch)
-    first = asyncio.create_task(reads.get((draft, ACME)))
+    first = asyncio.create_task(reads.submit((draft, ACME)))
     await asyncio.wait_for(fetch.fetched.wait(), WAIT)  # its query has read the draft
 
     submitted = await client.post(
         f"/v1/applications/{draft}/actions", json={"action": "submit"}, headers=auth("exporter")
     )
     assert submitted.status_code == 200, submitted.text
-    second = asyncio.create_task(reads.get((draft, ACME)))
+    second = asyncio.create_task(reads.submit((draft, ACME)))
     fetch.release.set()
 
     before, after = await asyncio.wait_for(asyncio.gather(first, second), WAIT)
@@ -139,10 +139,10 @@ async def test_a_read_given_up_while_its_query_is_out_leaves_the_others_answered
     ids = [await filed(client, auth, "acme", submit=True) for _ in range(3)]
     fetch = Held()
     reads = await batched(fetch)
-    tasks = [asyncio.create_task(reads.get((id, ACME))) for id in ids]
+    tasks = [asyncio.create_task(reads.submit((id, ACME))) for id in ids]
     await asyncio.wait_for(fetch.fetched.wait(), WAIT)
     tasks[1].cancel()  # its client went away
-    waiting = asyncio.create_task(reads.get((ids[1], ACME)))  # for the next query
+    waiting = asyncio.create_task(reads.submit((ids[1], ACME)))  # for the next query
     fetch.release.set()
 
     first, given_up, third, later = await asyncio.wait_for(
@@ -168,10 +168,12 @@ async def test_a_failed_query_fails_the_reads_it_carried_and_the_next_query_goes
         return await store.get_many(conn, keys)
 
     reads = await batched(failing)
-    failed = await asyncio.gather(reads.get(poison), reads.get((id, ACME)), return_exceptions=True)
+    failed = await asyncio.gather(
+        reads.submit(poison), reads.submit((id, ACME)), return_exceptions=True
+    )
     assert all(isinstance(f, asyncpg.DivisionByZeroError) for f in failed), failed
 
-    again = await asyncio.wait_for(reads.get((id, ACME)), WAIT)
+    again = await asyncio.wait_for(reads.submit((id, ACME)), WAIT)
     assert again is not None
     assert again.id == id
 
@@ -180,14 +182,14 @@ async def test_more_reads_than_one_query_carries_go_in_as_many_queries_as_needed
     client: Client, auth: Tokens, batched: Opens
 ) -> None:
     id = await filed(client, auth, "acme", submit=True)
-    count = 2 * MOST_PER_QUERY + 7
+    count = 2 * MOST_PER_BATCH + 7
     fetch = Recorded()
     reads = await batched(fetch)
 
-    answers = await asyncio.gather(*(reads.get((id, ACME)) for _ in range(count)))
+    answers = await asyncio.gather(*(reads.submit((id, ACME)) for _ in range(count)))
 
     assert all(a is not None and a.id == id for a in answers)
-    assert [len(q) for q in fetch.queries] == [MOST_PER_QUERY, MOST_PER_QUERY, 7]
+    assert [len(q) for q in fetch.queries] == [MOST_PER_BATCH, MOST_PER_BATCH, 7]
 
 
 async def test_a_server_with_one_connection_answers_reads_and_timelines(
@@ -232,7 +234,7 @@ async def test_reads_coming_one_at_a_time_are_not_planned_again_for_each_query(
 
     reads = await batched(fetch)
     for _ in range(10):  # PostgreSQL settles on a plan after five executions
-        found = await reads.get((id, ACME))
+        found = await reads.submit((id, ACME))
         assert found is not None
         assert found.id == id
 
@@ -254,9 +256,9 @@ async def test_reads_go_on_once_their_connection_is_lost(
         return await store.get_many(conn, keys)
 
     reads = await batched(fetch)
-    assert await reads.get((id, ACME)) is not None
+    assert await reads.submit((id, ACME)) is not None
 
-    found = await asyncio.wait_for(reads.get((id, ACME)), WAIT)
+    found = await asyncio.wait_for(reads.submit((id, ACME)), WAIT)
 
     assert found is not None
     assert found.id == id
@@ -269,4 +271,4 @@ async def test_reads_after_close_fail_as_the_database_out_of_reach(batched: Open
     await reads.close()
 
     with pytest.raises(ConnectionError):  # a 503, and no connection opened again
-        await reads.get((uuid4(), ACME))
+        await reads.submit((uuid4(), ACME))

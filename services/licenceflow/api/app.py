@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
         app.state.pool = pool
         app.state.application_reads = await applications_store.reads(settings.database_url or "")
+        app.state.application_filings = await applications_store.filings(
+            settings.database_url or ""
+        )
         app.state.authenticator = Authenticator(settings)
         app.state.cursors = Cursors(settings.jwt_secret)
         app.state.context = Context(
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await app.state.application_reads.close()
+            await app.state.application_filings.close()
             await pool.close()
 
     optional = [benchmark.static] if settings.benchmark_endpoint else []

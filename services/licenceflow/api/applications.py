@@ -65,8 +65,13 @@ class ApplicationController(Controller):
         context: Context = state.context
         body = await request.body()
         created = await workflow.create(
-            conn, context, principal, body, idempotency_key=idempotency_key
-        )  # committed on return: its own statement or transaction
+            conn,
+            context,
+            principal,
+            body,
+            idempotency_key=idempotency_key,
+            filings=state.application_filings,
+        )  # committed on return: in a batch of filings, or its own transaction
         wake_relay(state)
         created = await workflow.numbered(conn, created)  # the reference its commit gave it
         response = _one(created.application, context, 201)

@@ -14,7 +14,7 @@ import msgspec
 from licenceflow.domain.applications import Application, Decision, Status
 from licenceflow.domain.filing import Filing
 from licenceflow.store import events
-from licenceflow.store.batched import BatchedReads
+from licenceflow.store.batched import Batched, lost
 from licenceflow.store.keyset import PageQuery
 from licenceflow.store.pool import Connection
 
@@ -89,6 +89,37 @@ async def insert(conn: Connection, app: Application, entries: Sequence[events.En
     await conn.execute(_INSERT, *_values(app), *events.arguments(entries))
 
 
+Filed: TypeAlias = tuple[Application, Sequence[events.Entry]]  # a new application, its entries
+
+
+async def insert_many(conn: Connection, filed: Sequence[Filed]) -> list[Application | Exception]:
+    """New applications with their first entries, all in one transaction: one commit numbers
+    every one (`numbered` reads it back). Should the transaction fail (nothing of it stays),
+    each goes again on its own, so that one bad application fails only its own request: there,
+    its exception is its answer."""
+    try:
+        await conn.executemany(  # pipelined, one implicit transaction (asyncpg ≥ 0.22)
+            _INSERT, [(*_values(app), *events.arguments(entries)) for app, entries in filed]
+        )
+    except Exception as error:
+        if lost(conn, error) or len(filed) == 1:
+            raise
+        return [await _insert_alone(conn, app, entries) for app, entries in filed]
+    return [app for app, _ in filed]
+
+
+async def _insert_alone(
+    conn: Connection, app: Application, entries: Sequence[events.Entry]
+) -> Application | Exception:
+    try:
+        await insert(conn, app, entries)
+    except Exception as error:
+        if lost(conn, error):
+            raise
+        return error
+    return app
+
+
 async def numbered(conn: Connection, app: Application) -> Application:
     """`app` with the reference its creating transaction's commit gave it."""
     reference: str = await conn.fetchval("SELECT reference FROM applications WHERE id = $1", app.id)
@@ -127,13 +158,21 @@ async def get_many(
     return found
 
 
-Reads: TypeAlias = BatchedReads[tuple[UUID, Visibility], Application | None]
+Reads: TypeAlias = Batched[tuple[UUID, Visibility], Application | None]
+Filings: TypeAlias = Batched[Filed, Application]
 
 
 async def reads(dsn: str) -> Reads:
     """Reads by id that arrive together, answered by one `get_many` on a connection of their
-    own (see `store.batched`)."""
-    return await BatchedReads.open(dsn, get_many)
+    own (see `store.batched`); a read lost with its connection goes again."""
+    return await Batched.open(dsn, get_many, repeatable=True)
+
+
+async def filings(dsn: str) -> Filings:
+    """New applications filed together, inserted by one `insert_many` on two connections of
+    their own (see `store.batched`): a filing goes out at once while either has nothing in
+    flight. A batch is never sent twice."""
+    return await Batched.open(dsn, insert_many, repeatable=False, lanes=2)
 
 
 _UPDATE = f"""UPDATE applications SET ({_WRITTEN}) =

@@ -49,7 +49,7 @@ async def connect(
     dsn: str, *, generic_plans: bool = False, command_timeout: float | None = None
 ) -> Connection:
     """One connection with the same codecs as the pool's: for one-off commands and tests (no
-    statement timeout unless given), and the batched reads' own connection."""
+    statement timeout unless given), and the batched reads' and filings' own connections."""
     conn: Connection = await asyncpg.connect(
         dsn,
         command_timeout=command_timeout,

@@ -61,10 +61,12 @@ async def create(
     raw: bytes,
     *,
     idempotency_key: str | None = None,
+    filings: store.Filings | None = None,
 ) -> Created:
-    """File (and with `submit`, submit) an application: one statement, atomic on its own. With
-    an Idempotency-Key it is one transaction with the key's claim and the answer remembered for
-    it. Its reference is given at commit: after the commit, `numbered` reads it."""
+    """File (and with `submit`, submit) an application: one statement, atomic on its own; with
+    `filings` (the server's), in their next batch, one transaction for all of it. With an
+    Idempotency-Key it is one transaction on `conn` with the key's claim and the answer
+    remembered for it. Its reference is given at commit: after the commit, `numbered` reads it."""
     actor = principal.require(Role.EXPORTER, "file applications")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise InvalidFiling([FieldProblem(field="Idempotency-Key", message="1–255 characters")])
@@ -74,7 +76,9 @@ async def create(
     filing = await _valid_filing(conn, ctx, principal, convert(fields, Filing))
     now = ctx.clock.now()
     if idempotency_key is None:
-        app = await _file(conn, ctx, principal.org, actor, filing, now=now, submit=submit)
+        app = await _file(
+            conn, ctx, principal.org, actor, filing, now=now, submit=submit, filings=filings
+        )
         return Created(app, replayed=False)
 
     request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).digest()
@@ -110,9 +114,10 @@ async def _file(
     *,
     now: datetime,
     submit: bool,
+    filings: store.Filings | None = None,
 ) -> Application:
     """`org`'s new application, filed at `now` and inserted with its first events (filed, and
-    submitted)."""
+    submitted): on `conn`, or in the next batch of `filings`."""
     id = uuid4()
     steps = [
         domain.file(
@@ -127,7 +132,10 @@ async def _file(
     if submit:
         steps.append(domain.apply(steps[0].application, domain.Submit(), actor, now, ctx.calendar))
     app = steps[-1].application
-    await store.insert(conn, app, [_entry(step) for step in steps])
+    entries = [_entry(step) for step in steps]
+    if filings is not None:
+        return await filings.submit((app, entries))
+    await store.insert(conn, app, entries)
     return app
 
 
@@ -138,7 +146,7 @@ async def numbered(conn: Connection, created: Created) -> Created:
 
 
 async def get(reads: store.Reads, principal: Principal, id: UUID) -> Application:
-    app = await reads.get((id, visibility(principal)))
+    app = await reads.submit((id, visibility(principal)))
     if app is None:
         raise NotFound(f"no application {id}")
     return app
