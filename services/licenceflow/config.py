@@ -50,8 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     db_pool_min: Annotated[int, msgspec.Meta(ge=0)] = 2
     """Minimum PostgreSQL connections per server process."""
     db_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 5
-    """Maximum PostgreSQL connections per server process (its batched reads and filings take two
-    more)."""
+    """Maximum PostgreSQL connections per server process (its batched reads and filings take
+    three more)."""
     host: str = "127.0.0.1"
     """Address `serve` listens on."""
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000

@@ -19,7 +19,7 @@ from licenceflow.domain.audit import Role
 from licenceflow.store import applications as store
 from licenceflow.store.applications import Filed
 from licenceflow.store.batched import Batched, Send
-from licenceflow.store.pool import Connection
+from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
 from tests.integration.conftest import application_body
 
@@ -223,3 +223,70 @@ async def test_closing_lets_the_batch_in_flight_answer_and_fails_those_waiting(
     with pytest.raises(ConnectionError):
         await file(filings)
     assert await db.fetchval("SELECT count(*) FROM applications") == 1
+
+
+async def test_a_filing_given_up_before_its_batch_went_out_is_not_filed(
+    batched: Opens, file: Callable[[Filings], Awaitable[Application]], db: Connection
+) -> None:
+    send = Held()
+    filings = await batched(send)
+    first = asyncio.create_task(file(filings))
+    await asyncio.wait_for(send.sent.wait(), WAIT)
+    given_up = asyncio.create_task(file(filings))
+    kept = asyncio.create_task(file(filings))
+    await asyncio.sleep(0)  # one turn of the loop: each task runs to its submit
+    given_up.cancel()  # its client went away before its batch went out
+    send.release.set()
+
+    answers = await asyncio.wait_for(asyncio.gather(first, kept), WAIT)
+
+    assert given_up.cancelled()
+    assert [len(b) for b in send.batches] == [1, 1]
+    assert await references(db, answers) == ["EL-2025-000001", "EL-2025-000002"]
+    assert await db.fetchval("SELECT count(*) FROM applications") == 2
+
+
+async def test_filings_committed_one_by_one_keep_their_answers_when_the_connection_goes(
+    app: Litestar, database_url: str, db: Connection
+) -> None:
+    """PostgreSQL refuses a batch (one filing's id is taken), so each goes again alone: the
+    first commits, the taken one is refused, and the third waits on a lock until its session
+    is ended. The first keeps its answer; the third, and any after it, get the failure."""
+    ctx = app.state.context
+    conn = await connect(database_url)
+    blocker = await connect(database_url)
+    try:
+        unsent = db.transaction()  # three applications made, none kept
+        await unsent.start()
+        made = [(await workflow.create(db, ctx, EXPORTER, BODY)).application for _ in range(3)]
+        await unsent.rollback()
+        taken, first, third = made
+        await store.insert(db, taken, [])
+        holding = blocker.transaction()
+        await holding.start()
+        await store.insert(blocker, third, [])  # uncommitted: the third's insert waits on it
+
+        batch = asyncio.create_task(
+            store.insert_many(conn, [(first, []), (taken, []), (third, [])])
+        )
+        pid = conn.get_server_pid()
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while await db.fetchval(
+            "SELECT wait_event_type IS DISTINCT FROM 'Lock' FROM pg_stat_activity WHERE pid = $1",
+            pid,
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the third never waited"
+            await asyncio.sleep(0.01)
+        assert await db.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+        outcomes = await asyncio.wait_for(batch, WAIT)
+        await holding.rollback()
+    finally:
+        await conn.close()
+        await blocker.close()
+
+    assert isinstance(outcomes[0], Application)
+    assert outcomes[0].id == first.id
+    assert isinstance(outcomes[1], asyncpg.UniqueViolationError)
+    assert isinstance(outcomes[2], (asyncpg.PostgresConnectionError, asyncpg.InterfaceError))
+    stored_ids = {r["id"] for r in await db.fetch("SELECT id FROM applications")}
+    assert stored_ids == {taken.id, first.id}

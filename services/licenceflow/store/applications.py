@@ -94,30 +94,43 @@ Filed: TypeAlias = tuple[Application, Sequence[events.Entry]]  # a new applicati
 
 async def insert_many(conn: Connection, filed: Sequence[Filed]) -> list[Application | Exception]:
     """New applications with their first entries, all in one transaction: one commit numbers
-    every one (`numbered` reads it back). Should the transaction fail (nothing of it stays),
-    each goes again on its own, so that one bad application fails only its own request: there,
-    its exception is its answer."""
+    every one (`numbered` reads it back). Should PostgreSQL refuse the transaction (nothing of
+    it stays), each goes again on its own, so that one bad application fails only its own
+    request: there, its exception is its answer. Any other failure (the connection lost, a
+    timeout) leaves the outcome unknown: it is raised, for every request of the batch."""
     try:
         await conn.executemany(  # pipelined, one implicit transaction (asyncpg ≥ 0.22)
             _INSERT, [(*_values(app), *events.arguments(entries)) for app, entries in filed]
         )
     except Exception as error:
-        if lost(conn, error) or len(filed) == 1:
+        if not _refused(conn, error) or len(filed) == 1:
             raise
-        return [await _insert_alone(conn, app, entries) for app, entries in filed]
+        return await _one_by_one(conn, filed)
     return [app for app, _ in filed]
 
 
-async def _insert_alone(
-    conn: Connection, app: Application, entries: Sequence[events.Entry]
-) -> Application | Exception:
-    try:
-        await insert(conn, app, entries)
-    except Exception as error:
-        if lost(conn, error):
-            raise
-        return error
-    return app
+async def _one_by_one(conn: Connection, filed: Sequence[Filed]) -> list[Application | Exception]:
+    """Each filing in a transaction of its own. Once one fails other than by PostgreSQL's
+    refusal, it and those after it (not sent) answer with that failure; those committed before
+    it keep their answer."""
+    outcomes: list[Application | Exception] = []
+    for app, entries in filed:
+        try:
+            await insert(conn, app, entries)
+        except Exception as error:
+            if not _refused(conn, error):
+                if lost(conn, error):
+                    conn.terminate()  # in a state it may not know yet: the next batch reconnects
+                return outcomes + [error] * (len(filed) - len(outcomes))
+            outcomes.append(error)
+        else:
+            outcomes.append(app)
+    return outcomes
+
+
+def _refused(conn: Connection, error: Exception) -> bool:
+    """PostgreSQL refused the statement: its transaction rolled back, the connection is fine."""
+    return isinstance(error, asyncpg.PostgresError) and not lost(conn, error)
 
 
 async def numbered(conn: Connection, app: Application) -> Application:

@@ -2,15 +2,16 @@
 
 A read by id, or a new application's insert, costs a round trip and a statement, nearly all of
 it per statement and not per row; an insert also costs a commit, which waits for its WAL flush.
-Here a request joins the batch that has not been sent yet: one batch is in flight at a time,
-the requests that arrive meanwhile wait for it to return and then go together in the next one.
-A lone request is sent at once. A request never joins a batch already sent, so a read sees
-every commit that ended before it arrived: read-your-writes holds as it did with a query per
-read.
+Here a request joins the batch that has not been sent yet. A batcher has a few lanes (one for
+reads, two for filings), each a connection with at most one batch in flight: a request goes
+out at once on a lane with nothing in flight; while every lane is busy, the requests that
+arrive wait, and the first lane back sends them all together. A request never joins a batch
+already sent, so a read sees every commit that ended before it arrived: read-your-writes holds
+as it did with a query per read.
 
-Each batcher has a connection of its own (`Batched.open`), not one from the service's pool:
-- one batch is out at a time, so one connection is all it ever uses (a pool's checkout and
-  return would buy nothing);
+The lanes' connections are the batcher's own (`Batched.open`), not the service's pool's:
+- a lane has one batch out at a time, so one connection is all it ever uses (a pool's
+  checkout and return would buy nothing);
 - a handler may hold a connection of the service's pool while it waits on a batch: with the
   batches drawing on the same pool, handlers holding every connection would starve them;
 - its session plans each statement once, generically. PostgreSQL plans a prepared statement
@@ -88,10 +89,15 @@ class Batched(Generic[K, V]):
     async def open(
         cls, dsn: str, send: Send[K, V], *, repeatable: bool, lanes: int = 1
     ) -> Batched[K, V]:
-        """A batcher through `send`, its first connection opened now: a database out of reach
-        fails here, at start, rather than at the first request."""
+        """A batcher through `send`, its connections opened now: a database out of reach (or out
+        of connections) fails here, at start, rather than at the first busy moment."""
         batched = cls(dsn, send, repeatable=repeatable, lanes=lanes)
-        await batched._connection(0)
+        try:
+            for lane in range(lanes):
+                await batched._connection(lane)
+        except BaseException:
+            await batched.close()
+            raise
         return batched
 
     async def close(self) -> None:
@@ -143,8 +149,11 @@ class Batched(Generic[K, V]):
         batch: list[tuple[K, asyncio.Future[V]]] = []
         try:
             while self._waiting and not self._closed:
-                batch = self._waiting[:MOST_PER_BATCH]
+                taken = self._waiting[:MOST_PER_BATCH]
                 del self._waiting[:MOST_PER_BATCH]
+                batch = [(item, future) for item, future in taken if not future.done()]
+                if not batch:  # every request taken has gone (cancelled): nothing to send
+                    continue
                 try:
                     answers = await self._one_batch(lane, [item for item, _ in batch])
                     for (_, future), answer in zip(batch, answers, strict=True):
