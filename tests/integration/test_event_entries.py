@@ -120,3 +120,41 @@ async def test_a_filing_whose_events_fail_leaves_no_application(
 
     assert await db.fetchval("SELECT count(*) FROM applications WHERE id = $1", id) == 0
     assert {t: await db.fetchval(f"SELECT count(*) FROM {t}") for t in before} == before
+
+
+async def test_an_update_writes_its_entries_with_it_and_a_stale_one_writes_neither(
+    client: Client, auth: Tokens, db: Connection
+) -> None:
+    """The compare-and-set and the entries it carries are one statement: the entries land
+    exactly when the write does."""
+    created = await client.post(
+        "/v1/applications", json=application_body(), headers=auth("exporter")
+    )
+    id = UUID(created.json()["id"])
+    filed = await store.get(db, id, store.Visibility(org="acme", officer=False))
+    assert filed is not None
+    edited = msgspec.structs.replace(filed, version=filed.version + 1)
+
+    def entry(action: str) -> events.Entry:
+        return events.Entry(
+            stream="application",
+            stream_id=id,
+            org="acme",
+            event=Event(
+                action=action, from_status="draft", to_status="draft", actor=OFFICER, at=AT
+            ),
+            outbox={"application_id": str(id), "version": edited.version},
+        )
+
+    stale = await store.update(db, edited, [entry("stale")], expected_version=filed.version + 5)
+    written = await store.update(db, edited, [entry("edit")], expected_version=filed.version)
+
+    assert (stale, written) == (False, True)
+    assert [action for _, action, _ in await timeline(db, id)] == ["create", "edit"]
+    assert set(await outbox_rows(db, "application_id", id)) == {
+        "application.create",
+        "application.edit",
+    }
+    stored = await store.get(db, id, store.Visibility(org="acme", officer=False))
+    assert stored is not None
+    assert stored.version == filed.version + 1

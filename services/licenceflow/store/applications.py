@@ -188,15 +188,28 @@ async def filings(dsn: str) -> Filings:
     return await Batched.open(dsn, insert_many, repeatable=False, lanes=2)
 
 
-_UPDATE = f"""UPDATE applications SET ({_WRITTEN}) =
-        ROW({", ".join(f"${i}" for i in range(1, _WRITTEN_COUNT + 1))})
-    WHERE id = $1 AND version = ${_WRITTEN_COUNT + 1}"""
+_UPDATE = f"""WITH updated AS (
+        UPDATE applications SET ({_WRITTEN}) =
+            ROW({", ".join(f"${i}" for i in range(1, _WRITTEN_COUNT + 1))})
+        WHERE id = $1 AND version = ${_WRITTEN_COUNT + 1}
+        RETURNING 1
+    ), {events.appending(_WRITTEN_COUNT + 2, only_if="updated")}
+    SELECT count(*) FROM updated"""
 
 
-async def update(conn: Connection, app: Application, *, expected_version: int) -> bool:
-    """Compare-and-set: writes `app` only if the stored version is still `expected_version`."""
-    status = await conn.execute(_UPDATE, *_values(app), expected_version)
-    return bool(status == "UPDATE 1")
+async def update(
+    conn: Connection,
+    app: Application,
+    entries: Sequence[events.Entry],
+    *,
+    expected_version: int,
+) -> bool:
+    """Compare-and-set: writes `app`, and appends `entries` to the timelines, only if the stored
+    version is still `expected_version`. One statement."""
+    written: int = await conn.fetchval(
+        _UPDATE, *_values(app), expected_version, *events.arguments(entries)
+    )
+    return written == 1
 
 
 def _values(app: Application) -> Sequence[Any]:

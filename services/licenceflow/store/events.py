@@ -46,15 +46,18 @@ _GIVEN = (  # an entry as the statement takes it: one array per column, in this 
 _EVENT_COLUMNS = ", ".join(name for name, _ in _GIVEN[:12])
 
 
-def appending(first: int) -> str:
+def appending(first: int, *, only_if: str | None = None) -> str:
     """The CTEs that append entries: the events in the order given (the insert draws their seqs
     in that order), each with its outbox row, which carries its event's seq as `event_seq`.
     Their arguments, from `$first`, are `arguments(entries)`: any number of entries, one
-    statement."""
+    statement. `only_if`: a CTE of the same statement; the entries are appended only if it
+    returned a row (a compare-and-set that wrote)."""
     arrays = ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(_GIVEN))
+    condition = f"WHERE EXISTS (SELECT FROM {only_if})" if only_if else ""
     return f"""given AS (
         SELECT * FROM unnest({arrays})
             WITH ORDINALITY AS given ({", ".join(name for name, _ in _GIVEN)}, n)
+        {condition}
     ), event AS (
         INSERT INTO events ({_EVENT_COLUMNS})
         SELECT {_EVENT_COLUMNS} FROM given ORDER BY n

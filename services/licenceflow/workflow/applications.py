@@ -223,9 +223,10 @@ async def _locked(conn: Connection, principal: Principal, id: UUID) -> Applicati
 async def _save(
     conn: Connection, before: Application, transition: domain.Transition
 ) -> Application:
-    if not await store.update(conn, transition.application, expected_version=before.version):
+    if not await store.update(
+        conn, transition.application, [_entry(transition)], expected_version=before.version
+    ):
         raise StaleVersion("the application changed meanwhile")
-    await events.record(conn, [_entry(transition)])
     return transition.application
 
 
