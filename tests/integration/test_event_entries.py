@@ -84,7 +84,7 @@ async def test_entries_of_several_streams_keep_the_order_given_each_outbox_row_i
         )
         for n, (stream, action) in enumerate(zip(streams, actions, strict=True))
     ]
-    await events.record(db, entries)
+    await db.execute(f"WITH {events.appending(1)} SELECT 1", *events.arguments(entries))
 
     seqs = [(await timeline(db, stream))[0][0] for stream in streams]
     assert seqs == sorted(seqs)

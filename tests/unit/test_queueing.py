@@ -13,6 +13,7 @@ from licenceflow.simulation.queueing import (
     fcfs_waits,
     ks_critical,
     ks_exponential,
+    mean_critical,
 )
 
 JOBS = 500_000
@@ -47,3 +48,15 @@ def test_ks_accepts_exponential_samples_and_rejects_others() -> None:
     critical = ks_critical(2000, 0.001)
     assert ks_exponential(exponential, 2.0) < critical
     assert ks_exponential(uniform, 2.0) > critical
+
+
+def test_the_mean_bound_is_crossed_by_chance_as_often_as_its_significance_says() -> None:
+    rng = random.Random(7)
+    draws, trials, alpha, mean = 1000, 4000, 0.05, 0.5
+    bound = mean_critical(draws, mean, alpha)
+    crossed = sum(
+        abs(statistics.fmean(rng.expovariate(1 / mean) for _ in range(draws)) - mean) >= bound
+        for _ in range(trials)
+    )
+    assert 0.035 <= crossed / trials <= 0.065  # alpha, give or take four standard errors
+    assert mean_critical(draws, mean, 0.001) == pytest.approx(0.104 * mean, rel=0.01)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 
 def erlang_c_probability(servers: int, offered_load: float) -> float:
@@ -54,3 +55,10 @@ def ks_exponential(samples: Sequence[float], rate: float) -> float:
 def ks_critical(n: int, alpha: float) -> float:
     """The asymptotic critical value of D for `n` samples at significance `alpha`."""
     return math.sqrt(-math.log(alpha / 2) / 2) / math.sqrt(n)
+
+
+def mean_critical(n: int, mean: float, alpha: float) -> float:
+    """How far the mean of `n` exponential draws of mean `mean` may stray from it by chance at
+    significance `alpha` (two-sided): the sample mean's standard error is `mean / √n`, and for
+    n in the hundreds it is normal enough."""
+    return NormalDist().inv_cdf(1 - alpha / 2) * mean / math.sqrt(n)

@@ -1,4 +1,5 @@
-"""The audit timeline and the outbox: written together, in the transition's transaction."""
+"""The audit timeline and the outbox: written together, in the statement that writes the
+application or the licence they are about (`appending`)."""
 
 from __future__ import annotations
 
@@ -87,14 +88,6 @@ def arguments(entries: Sequence[Entry]) -> tuple[list[Any], ...]:
         [f"{e.stream}.{e.event.action}" for e in entries],
         [e.outbox for e in entries],
     )
-
-
-_RECORD = f"WITH {appending(1)} SELECT 1"
-
-
-async def record(conn: Connection, entries: Sequence[Entry]) -> None:
-    """Append `entries` to their timelines, with their outbox rows: one statement."""
-    await conn.execute(_RECORD, *arguments(entries))
 
 
 async def timeline(

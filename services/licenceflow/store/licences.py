@@ -13,6 +13,7 @@ import asyncpg
 import msgspec
 
 from licenceflow.domain.licences import Kind, Licence, LicenceLine, Shipment, ShippedLine, Status
+from licenceflow.store import events
 from licenceflow.store.applications import Visibility
 from licenceflow.store.keyset import PageQuery
 from licenceflow.store.pool import Connection
@@ -64,25 +65,42 @@ def _placeholders(count: int) -> str:
     return ", ".join(f"${i}" for i in range(1, count + 1))
 
 
-async def insert(conn: Connection, licence: Licence) -> None:
+async def insert(conn: Connection, licence: Licence, entries: Sequence[events.Entry]) -> None:
+    """A new licence and the first entries of its timeline: one statement."""
     values = _values(licence)
     await conn.execute(
-        f"INSERT INTO licences ({_COLUMNS}) VALUES ({_placeholders(len(values))})", *values
+        f"""WITH licence AS (
+                INSERT INTO licences ({_COLUMNS}) VALUES ({_placeholders(len(values))})
+            ), {events.appending(len(values) + 1)}
+            SELECT 1""",
+        *values,
+        *events.arguments(entries),
     )
 
 
-async def update(conn: Connection, licence: Licence, *, expected_version: int) -> bool:
-    """Compare-and-set on `version` (after issue only the status and the lines change)."""
-    status = await conn.execute(
-        """UPDATE licences SET status = $3, version = $4, lines = $5
-           WHERE id = $1 AND version = $2""",
+_UPDATE = f"""WITH updated AS (
+        UPDATE licences SET status = $3, version = $4, lines = $5
+        WHERE id = $1 AND version = $2
+        RETURNING 1
+    ), {events.appending(6, only_if="updated")}
+    SELECT count(*) FROM updated"""
+
+
+async def update(
+    conn: Connection, licence: Licence, entries: Sequence[events.Entry], *, expected_version: int
+) -> bool:
+    """Compare-and-set on `version` (after issue only the status and the lines change), and
+    with it `entries` appended, only if it wrote. One statement."""
+    written: int = await conn.fetchval(
+        _UPDATE,
         licence.id,
         expected_version,
         licence.status.value,
         licence.version,
         licence.lines,
+        *events.arguments(entries),
     )
-    return bool(status == "UPDATE 1")
+    return written == 1
 
 
 async def get(

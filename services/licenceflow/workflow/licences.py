@@ -67,8 +67,7 @@ async def issue_for(
         now=now,
         today=ctx.calendar.date_of(now),
     )
-    await store.insert(conn, transition.licence)
-    await events.record(conn, [_entry(transition)])
+    await store.insert(conn, transition.licence, [_entry(transition)])
     return transition.licence.id
 
 
@@ -180,9 +179,10 @@ async def _locked(conn: Connection, principal: Principal, id: UUID) -> Licence:
 
 
 async def _save(conn: Connection, before: Licence, transition: domain.Transition) -> None:
-    if not await store.update(conn, transition.licence, expected_version=before.version):
+    if not await store.update(
+        conn, transition.licence, [_entry(transition)], expected_version=before.version
+    ):
         raise StaleVersion("the licence changed meanwhile")
-    await events.record(conn, [_entry(transition)])
 
 
 def _entry(transition: domain.Transition) -> events.Entry:
