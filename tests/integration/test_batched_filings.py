@@ -290,3 +290,36 @@ async def test_filings_committed_one_by_one_keep_their_answers_when_the_connecti
     assert isinstance(outcomes[2], (asyncpg.PostgresConnectionError, asyncpg.InterfaceError))
     stored_ids = {r["id"] for r in await db.fetch("SELECT id FROM applications")}
     assert stored_ids == {taken.id, first.id}
+
+
+async def test_a_batch_cancelled_on_timeout_fails_its_requests_and_files_none(
+    batched: Opens,
+    file: Callable[[Filings], Awaitable[Application]],
+    db: Connection,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its commit waits for the year's counter row, held elsewhere, past the command timeout:
+    asyncpg asks PostgreSQL to cancel it, and its requests hear how it ended, here cancelled
+    (a 503), nothing of it stored. (Had its commit got the row before the cancel arrived, they
+    would hear it was filed.)"""
+    monkeypatch.setattr("licenceflow.store.batched.COMMAND_TIMEOUT", 0.5)
+    filings = await batched(store.insert_many)
+    await file(filings)  # the year's counter row exists
+    blocker = await connect(database_url)
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("SELECT * FROM reference_counters FOR UPDATE")
+
+        answers = await asyncio.wait_for(
+            asyncio.gather(file(filings), file(filings), return_exceptions=True), WAIT
+        )
+        await holding.rollback()
+    finally:
+        await blocker.close()
+
+    assert [type(a) for a in answers] == [TimeoutError, TimeoutError]
+    after = await asyncio.wait_for(file(filings), WAIT)
+    assert await references(db, [after]) == ["EL-2025-000002"]
+    assert await db.fetchval("SELECT count(*) FROM applications") == 2

@@ -96,17 +96,33 @@ async def insert_many(conn: Connection, filed: Sequence[Filed]) -> list[Applicat
     """New applications with their first entries, all in one transaction: one commit numbers
     every one (`numbered` reads it back). Should PostgreSQL refuse the transaction (nothing of
     it stays), each goes again on its own, so that one bad application fails only its own
-    request: there, its exception is its answer. Any other failure (the connection lost, a
-    timeout) leaves the outcome unknown: it is raised, for every request of the batch."""
+    request: there, its exception is its answer. After a timeout each answer is how the batch
+    ended. A lost connection leaves the outcome unknown: it is raised, for every request."""
     try:
         await conn.executemany(  # pipelined, one implicit transaction (asyncpg ≥ 0.22)
             _INSERT, [(*_values(app), *events.arguments(entries)) for app, entries in filed]
         )
+    except TimeoutError as error:
+        if conn.is_closed():
+            raise
+        return await _as_it_ended(conn, filed, error)
     except Exception as error:
         if not _refused(conn, error) or len(filed) == 1:
             raise
         return await _one_by_one(conn, filed)
     return [app for app, _ in filed]
+
+
+async def _as_it_ended(
+    conn: Connection, filed: Sequence[Filed], gave_up: TimeoutError
+) -> list[Application | Exception]:
+    """asyncpg stopped waiting and asked PostgreSQL to cancel the batch, which may still have
+    committed first (its commit got the counter row before the cancel arrived). The next
+    statement on the connection runs once the batch has ended either way: it tells which."""
+    ids = [app.id for app, _ in filed]
+    rows = await conn.fetch("SELECT id FROM applications WHERE id = ANY($1)", ids)
+    stored = {row["id"] for row in rows}
+    return [app if app.id in stored else gave_up for app, _ in filed]
 
 
 async def _one_by_one(conn: Connection, filed: Sequence[Filed]) -> list[Application | Exception]:
