@@ -5,6 +5,7 @@ timeline and follow-up work, or its own error, never another's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -22,24 +23,27 @@ from licenceflow.store.batched import Batched, Send
 from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
 from tests.integration.conftest import application_body
+from tests.polling import eventually
 
 EXPORTER = Principal(sub="alice", org="acme", roles=frozenset({Role.EXPORTER}))
 BODY = msgspec.json.encode(application_body(submit=True))
 WAIT = 30  # seconds: a bound on a wait that is expected to end at once
 
-Filings = Batched[Filed, Application]
+File = Callable[[store.Filings], Awaitable[Application]]  # files one application in a batch
 
 
 class Opens(Protocol):
-    def __call__(self, send: Send[Filed, Application], *, lanes: int = 1) -> Awaitable[Filings]: ...
+    def __call__(
+        self, send: Send[Filed, Application], *, lanes: int = 1
+    ) -> Awaitable[store.Filings]: ...
 
 
 @pytest.fixture
 async def batched(database_url: str) -> AsyncIterator[Opens]:
     """Opens batched filings through a given send; closed after the test."""
-    opened: list[Filings] = []
+    opened: list[store.Filings] = []
 
-    async def open_filings(send: Send[Filed, Application], *, lanes: int = 1) -> Filings:
+    async def open_filings(send: Send[Filed, Application], *, lanes: int = 1) -> store.Filings:
         opened.append(await Batched.open(database_url, send, repeatable=False, lanes=lanes))
         return opened[-1]
 
@@ -49,11 +53,11 @@ async def batched(database_url: str) -> AsyncIterator[Opens]:
 
 
 @pytest.fixture
-async def file(app: Litestar, db: Connection) -> Callable[[Filings], Awaitable[Application]]:
+async def file(app: Litestar, db: Connection) -> Callable[[store.Filings], Awaitable[Application]]:
     """Files one application through the workflow, in `filings`' next batch (answered once
     committed, not yet read back numbered)."""
 
-    async def through(filings: Filings) -> Application:
+    async def through(filings: store.Filings) -> Application:
         created = await workflow.create(db, app.state.context, EXPORTER, BODY, filings=filings)
         return created.application
 
@@ -91,6 +95,20 @@ class Held(Recorded):
         return answers
 
 
+@contextlib.asynccontextmanager
+async def elsewhere(database_url: str) -> AsyncIterator[Connection]:
+    """A session of its own in an open transaction, rolled back on leaving: its locks held
+    until then."""
+    conn = await connect(database_url)
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        yield conn
+    finally:
+        await transaction.rollback()
+        await conn.close()
+
+
 async def references(db: Connection, apps: Sequence[Application]) -> list[str]:
     return [(await store.numbered(db, app)).reference for app in apps]
 
@@ -111,7 +129,7 @@ async def stored(db: Connection) -> dict[str, list[str]]:
 
 
 async def test_filings_arriving_together_commit_together_each_numbered_with_its_timeline(
-    batched: Opens, file: Callable[[Filings], Awaitable[Application]], db: Connection
+    batched: Opens, file: File, db: Connection
 ) -> None:
     send = Held()
     filings = await batched(send)
@@ -131,7 +149,7 @@ async def test_filings_arriving_together_commit_together_each_numbered_with_its_
 
 
 async def test_a_filing_goes_out_at_once_while_a_lane_has_nothing_in_flight(
-    batched: Opens, file: Callable[[Filings], Awaitable[Application]], db: Connection
+    batched: Opens, file: File, db: Connection
 ) -> None:
     send = Held()
     filings = await batched(send, lanes=2)
@@ -148,7 +166,7 @@ async def test_a_filing_goes_out_at_once_while_a_lane_has_nothing_in_flight(
 
 
 async def test_a_filing_the_database_refuses_fails_alone(
-    batched: Opens, file: Callable[[Filings], Awaitable[Application]], db: Connection
+    batched: Opens, file: File, db: Connection
 ) -> None:
     """One application of a batch breaks a constraint: the transaction fails, each goes again
     on its own, and only that one's request hears of it. Numbers stay gapless."""
@@ -175,7 +193,7 @@ async def test_a_filing_the_database_refuses_fails_alone(
 
 
 async def test_a_batch_whose_connection_is_lost_is_not_sent_again(
-    batched: Opens, file: Callable[[Filings], Awaitable[Application]], db: Connection
+    batched: Opens, file: File, db: Connection
 ) -> None:
     """Its commit may have happened: its requests fail (a 503), none is filed twice, and the
     next batch goes out on a new connection."""
@@ -203,7 +221,7 @@ async def test_a_batch_whose_connection_is_lost_is_not_sent_again(
 
 
 async def test_closing_lets_the_batch_in_flight_answer_and_fails_those_waiting(
-    batched: Opens, file: Callable[[Filings], Awaitable[Application]], db: Connection
+    batched: Opens, file: File, db: Connection
 ) -> None:
     send = Held()
     filings = await batched(send)
@@ -226,7 +244,7 @@ async def test_closing_lets_the_batch_in_flight_answer_and_fails_those_waiting(
 
 
 async def test_a_filing_given_up_before_its_batch_went_out_is_not_filed(
-    batched: Opens, file: Callable[[Filings], Awaitable[Application]], db: Connection
+    batched: Opens, file: File, db: Connection
 ) -> None:
     send = Held()
     filings = await batched(send)
@@ -253,36 +271,31 @@ async def test_filings_committed_one_by_one_keep_their_answers_when_the_connecti
     first commits, the taken one is refused, and the third waits on a lock until its session
     is ended. The first keeps its answer; the third, and any after it, get the failure."""
     ctx = app.state.context
+    unsent = db.transaction()  # three applications made, none kept
+    await unsent.start()
+    made = [(await workflow.create(db, ctx, EXPORTER, BODY)).application for _ in range(3)]
+    await unsent.rollback()
+    taken, first, third = made
+    await store.insert(db, taken, [])
     conn = await connect(database_url)
-    blocker = await connect(database_url)
     try:
-        unsent = db.transaction()  # three applications made, none kept
-        await unsent.start()
-        made = [(await workflow.create(db, ctx, EXPORTER, BODY)).application for _ in range(3)]
-        await unsent.rollback()
-        taken, first, third = made
-        await store.insert(db, taken, [])
-        holding = blocker.transaction()
-        await holding.start()
-        await store.insert(blocker, third, [])  # uncommitted: the third's insert waits on it
+        async with elsewhere(database_url) as blocker:
+            await store.insert(blocker, third, [])  # uncommitted: the third's insert waits on it
+            batch = asyncio.create_task(
+                store.insert_many(conn, [(first, []), (taken, []), (third, [])])
+            )
+            pid = conn.get_server_pid()
 
-        batch = asyncio.create_task(
-            store.insert_many(conn, [(first, []), (taken, []), (third, [])])
-        )
-        pid = conn.get_server_pid()
-        deadline = asyncio.get_running_loop().time() + WAIT
-        while await db.fetchval(
-            "SELECT wait_event_type IS DISTINCT FROM 'Lock' FROM pg_stat_activity WHERE pid = $1",
-            pid,
-        ):
-            assert asyncio.get_running_loop().time() < deadline, "the third never waited"
-            await asyncio.sleep(0.01)
-        assert await db.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
-        outcomes = await asyncio.wait_for(batch, WAIT)
-        await holding.rollback()
+            async def third_waits() -> bool:
+                return await db.fetchval(
+                    "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+                )
+
+            await eventually(third_waits, "the third filing waits on the lock", deadline=WAIT)
+            assert await db.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+            outcomes = await asyncio.wait_for(batch, WAIT)
     finally:
         await conn.close()
-        await blocker.close()
 
     assert isinstance(outcomes[0], Application)
     assert outcomes[0].id == first.id
@@ -294,7 +307,7 @@ async def test_filings_committed_one_by_one_keep_their_answers_when_the_connecti
 
 async def test_a_batch_cancelled_on_timeout_fails_its_requests_and_files_none(
     batched: Opens,
-    file: Callable[[Filings], Awaitable[Application]],
+    file: File,
     db: Connection,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -306,18 +319,11 @@ async def test_a_batch_cancelled_on_timeout_fails_its_requests_and_files_none(
     monkeypatch.setattr("licenceflow.store.batched.COMMAND_TIMEOUT", 0.5)
     filings = await batched(store.insert_many)
     await file(filings)  # the year's counter row exists
-    blocker = await connect(database_url)
-    try:
-        holding = blocker.transaction()
-        await holding.start()
+    async with elsewhere(database_url) as blocker:
         await blocker.execute("SELECT * FROM reference_counters FOR UPDATE")
-
         answers = await asyncio.wait_for(
             asyncio.gather(file(filings), file(filings), return_exceptions=True), WAIT
         )
-        await holding.rollback()
-    finally:
-        await blocker.close()
 
     assert [type(a) for a in answers] == [TimeoutError, TimeoutError]
     after = await asyncio.wait_for(file(filings), WAIT)

@@ -31,7 +31,7 @@ OFFICER = Visibility(org="authority", officer=True)
 WAIT = 30  # seconds: a bound on a wait that is expected to end at once
 
 
-Reads = Batched[Key, Application | None]
+Reads = store.Reads
 Opens = Callable[[Send[Key, Application | None]], Awaitable[Reads]]
 
 

@@ -65,6 +65,7 @@ from tests import harness
 from tests.examples import application_body
 from tests.perf import openloop
 from tests.private_redis import free_port
+from tests.processes import start
 
 SECRET = "a-benchmark-secret-of-32-bytes-or-more"
 WORKERS = 2  # as the Docker image's `serve` (LICENCEFLOW_WEB_WORKERS)
@@ -322,10 +323,7 @@ def raw_request(method: str, path: str, token: str, body: bytes = b"") -> bytes:
 
 @contextmanager
 def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "licenceflow", *command], env=env, stdout=out, stderr=out
-        )
+    process = start(command, env, log)
     try:
         yield
     finally:
@@ -344,13 +342,7 @@ def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[None
 
 @contextmanager
 def serving(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "licenceflow", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start(["serve", "--port", str(port)], env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

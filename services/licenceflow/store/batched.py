@@ -169,12 +169,10 @@ class Batched(Generic[K, V]):
                             future.set_exception(error)
                 batch = []
         finally:  # no more requests, or closed: none is left waiting on this lane's account
-            for _, future in batch:
+            stranded = batch + (self._waiting if self._closed else [])
+            for _, future in stranded:
                 if not future.done():
                     future.set_exception(ConnectionError("the batched statements were closed"))
             if self._closed:
-                for _, future in self._waiting:
-                    if not future.done():
-                        future.set_exception(ConnectionError("the batched statements were closed"))
                 self._waiting.clear()
             self._senders[lane] = None

@@ -65,17 +65,16 @@ def _placeholders(count: int) -> str:
     return ", ".join(f"${i}" for i in range(1, count + 1))
 
 
+_COLUMN_COUNT = len(_COLUMNS.split(","))
+_INSERT = f"""WITH licence AS (
+        INSERT INTO licences ({_COLUMNS}) VALUES ({_placeholders(_COLUMN_COUNT)})
+    ), {events.appending(_COLUMN_COUNT + 1)}
+    SELECT 1"""
+
+
 async def insert(conn: Connection, licence: Licence, entries: Sequence[events.Entry]) -> None:
     """A new licence and the first entries of its timeline: one statement."""
-    values = _values(licence)
-    await conn.execute(
-        f"""WITH licence AS (
-                INSERT INTO licences ({_COLUMNS}) VALUES ({_placeholders(len(values))})
-            ), {events.appending(len(values) + 1)}
-            SELECT 1""",
-        *values,
-        *events.arguments(entries),
-    )
+    await conn.execute(_INSERT, *_values(licence), *events.arguments(entries))
 
 
 _UPDATE = f"""WITH updated AS (
