@@ -30,9 +30,14 @@ class Processes:
             **os.environ,
             "LICENCEFLOW_DATABASE_URL": settings.database_url or "",
             "LICENCEFLOW_REDIS_URL": settings.redis_url or "",
+            # the test's clock: a server started at another pace would re-anchor the stored
+            # clock that every process of the database reads, for the tests after this one too
+            "LICENCEFLOW_CLOCK_SPEED": str(settings.clock_speed),
             "LICENCEFLOW_SWEEP_INTERVAL_SECONDS": "0.5",
             **env,
         }
+        if settings.clock_start is not None:
+            self.env.setdefault("LICENCEFLOW_CLOCK_START", settings.clock_start.isoformat())
         self.folder = folder
         self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
 

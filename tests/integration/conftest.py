@@ -23,6 +23,7 @@ from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_
 from licenceflow.config import Settings
 from licenceflow.metrics import keys
 from licenceflow.metrics.projector import events_behind, one_pass
+from licenceflow.store import clock as stored_clock
 from licenceflow.store import migrations, pool
 from licenceflow.store.pool import Connection
 from licenceflow.workers.celery_app import QUEUES
@@ -153,12 +154,16 @@ async def db(database_url: str) -> AsyncIterator[Connection]:
 async def _isolated(
     app: Litestar, client: AsyncTestClient[Litestar], database_url: str
 ) -> AsyncIterator[None]:
-    """Each integration test starts with empty tables and the clock at START."""
+    """Each integration test starts with empty tables and the clock at START: the app's, and
+    the stored anchor that the processes a test starts read (a test that moves or re-paces it
+    leaves it as the session began)."""
     reset_clock(app)
     yield
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        started = ClockAnchor(real=real_utc_now(), business=START, speed=0)
+        await stored_clock.save_anchor(conn, started)
     finally:
         await conn.close()
 

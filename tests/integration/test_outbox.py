@@ -6,14 +6,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 from licenceflow.api.app import create_app
+from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar
 from licenceflow.config import Settings
+from licenceflow.store import outbox
 from licenceflow.store.pool import Connection
+from licenceflow.workers import relay
+from licenceflow.workflow.context import Context
 from tests.integration.conftest import Tokens, application_body
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis
@@ -85,3 +91,25 @@ async def test_filings_succeed_with_the_broker_down_and_are_queued_when_it_retur
         await eventually(all_queued, "five intake tasks queued")
     left = await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
     assert left == 0
+
+
+async def test_a_relay_pass_leaves_its_connection_committing_durably(db: Connection) -> None:
+    """The relay's commit does not wait for its WAL flush (a marking lost in a crash only
+    publishes again), but only that commit: the setting ends with its transaction, and the next
+    write on the same pooled connection, a filing's or a decision's, is durable as before."""
+    now = datetime.now(UTC)
+    context = Context(
+        clock=BusinessClock(ClockAnchor(real=now, business=now, speed=0.0)),
+        calendar=WorkingCalendar(),
+    )
+    payload = {"application_id": str(uuid4()), "event_seq": 2}
+    await outbox.add(db, "application.submit", payload, created_at=now)
+
+    def publish(target: relay.Target, kwargs: dict[str, object]) -> None:
+        raise AssertionError("a human authority queues nothing")
+
+    settled = await relay.relay_due(db, context, publish, simulated=False, has_intake=False)
+
+    assert settled == 1
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    assert await db.fetchval("SHOW synchronous_commit") == "on"

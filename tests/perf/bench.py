@@ -21,7 +21,10 @@ and `pgbench` (installed with apt-get when missing). Steps:
 5. open loop at 60% of each path's measured maximum (read, create, and the no-I/O endpoint at
    the read's rate and at the create's), timed from each request's scheduled send; and pgbench
    running the create's transaction at the create's rate (`--rate`, timed from each
-   transaction's scheduled start): the tail PostgreSQL has on its own at that rate;
+   transaction's scheduled start): the tail PostgreSQL has on its own at that rate. Meanwhile
+   `tests.perf.waits` samples what the database's sessions are doing (running, waiting for a
+   lock, for a WAL flush, for the service): the profile of the time a create spends in
+   PostgreSQL, which py-spy on the server cannot show;
 6. a table (RPS, p50, p99, ratio to its reference, the target) on stdout, and the figures as
    JSON in `--out`. Projector lag is measured too: real seconds from a create's commit to the
    backlog showing it.
@@ -63,7 +66,7 @@ from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context
 from tests import harness
 from tests.examples import application_body
-from tests.perf import openloop
+from tests.perf import openloop, waits
 from tests.private_redis import free_port
 from tests.processes import start
 
@@ -361,6 +364,23 @@ def serving(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+@contextmanager
+def sampling_waits(dsn: str, seconds: int, into: dict[str, Any]) -> Iterator[None]:
+    """`tests.perf.waits` sampling the database's sessions, in a process of its own (not to
+    share an event loop or the GIL with the load), while the body runs."""
+    sampler = subprocess.Popen(
+        [sys.executable, "-m", "tests.perf.waits", dsn, str(seconds)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        yield
+    finally:
+        out, _ = sampler.communicate(timeout=seconds + 30)
+    assert sampler.returncode == 0, "the wait sampler failed"
+    into.update(json.loads(out))
+
+
 async def projector_lag(base: str, token: str) -> dict[str, float]:
     """Real seconds from a create's answer (after its commit) until the backlog, polled every
     millisecond, counts it: `licenceflow projector` woken by the commit's notification."""
@@ -578,6 +598,7 @@ def main() -> int:
 
             print("open loop at 60% of the maxima ...", flush=True)
             open_loop: dict[str, Any] = {}
+            sessions: dict[str, dict[str, Any]] = {}  # PostgreSQL's sessions, sampled
             read_path = f"/v1/applications/{data['read_id']}"
             static_path = f"/benchmark/static?size={backlog_bytes}"
             for label, path, method, payload in (
@@ -585,15 +606,16 @@ def main() -> int:
                 ("create", "/v1/applications", "POST", body),
             ):
                 rate = round(0.6 * paths[label]["rps"])
-                measured = asyncio.run(
-                    openloop.run(
-                        "127.0.0.1",
-                        port,
-                        lambda _, p=path, m=method, b=payload: raw_request(m, p, exporter, b),
-                        rate=rate,
-                        seconds=seconds,
+                with sampling_waits(url, seconds, sessions.setdefault(label, {})):
+                    measured = asyncio.run(
+                        openloop.run(
+                            "127.0.0.1",
+                            port,
+                            lambda _, p=path, m=method, b=payload: raw_request(m, p, exporter, b),
+                            rate=rate,
+                            seconds=seconds,
+                        )
                     )
-                )
                 reference = asyncio.run(
                     openloop.run(
                         "127.0.0.1",
@@ -607,11 +629,13 @@ def main() -> int:
                 open_loop[f"no-I/O endpoint at the {label} rate"] = reference.summary()
             # PostgreSQL's own tail for the create's transaction at the create's rate
             rate = open_loop["create"]["rate"]
-            open_loop["pgbench create at the create rate"] = {"rate": rate} | pgbench(
-                url, "create-rate", create_script, seconds, folder, rate=rate
-            )
+            with sampling_waits(url, seconds, sessions.setdefault("pgbench create", {})):
+                open_loop["pgbench create at the create rate"] = {"rate": rate} | pgbench(
+                    url, "create-rate", create_script, seconds, folder, rate=rate
+                )
             asyncio.run(set_aside(url, data["read_id"]))
             results["open_loop"] = open_loop
+            results["sessions_open_loop"] = sessions
             with running(["projector"], env, folder / "projector.log"):
                 results["projector_lag"] = asyncio.run(projector_lag(base, exporter))
         results["backlog_bytes"] = backlog_bytes
@@ -677,11 +701,37 @@ def table(results: dict[str, Any]) -> str:
             for label, r in results["ratios"].items()
         ),
         "",
+        *sessions_table(results["sessions_open_loop"]),
+        "",
         f"projector lag (commit → visible): p50 {results['projector_lag']['p50_ms']} ms,"
         f" max {results['projector_lag']['max_ms']} ms; loaded in {results['loaded_seconds']} s,"
         f" the outbox relay settled {results['settled_seconds']} s after the server started",
     ]
     return "\n".join(lines)
+
+
+def sessions_table(sampled: dict[str, dict[str, Any]], rows: int = 8) -> list[str]:
+    """Per run sampled: how many sessions were busy on average, and the share of each state,
+    the busiest states of the create's open loop first."""
+    columns = list(sampled)
+    shares = {label: waits.shares(found) for label, found in sampled.items()}
+    states = sorted(
+        {state for found in shares.values() for state in found},
+        key=lambda state: -shares.get("create", {}).get(state, 0.0),
+    )
+    busy = {
+        label: sum(found["sessions"].values()) / max(1, found["samples"])
+        for label, found in sampled.items()
+    }
+    return [
+        f"{'PostgreSQL sessions, open loop (pg_stat_activity 200/s)':<56}"
+        + "".join(f" {label:>16}" for label in columns),
+        f"{'  busy sessions, mean':<56}" + "".join(f" {busy[c]:>16.2f}" for c in columns),
+        *(
+            f"{'  ' + state:<56}" + "".join(f" {shares[c].get(state, 0.0):>16.1%}" for c in columns)
+            for state in states[:rows]
+        ),
+    ]
 
 
 if __name__ == "__main__":
