@@ -723,13 +723,16 @@ def sessions_table(sampled: dict[str, dict[str, Any]], rows: int = 8) -> list[st
         label: sum(found["sessions"].values()) / max(1, found["samples"])
         for label, found in sampled.items()
     }
+    shown = states[:rows]
+    title = "PostgreSQL's sessions, open loop (pg_stat_activity, 200/s)"
+    width = max(len(title), *(len(state) + 2 for state in shown))
     return [
-        f"{'PostgreSQL sessions, open loop (pg_stat_activity 200/s)':<56}"
-        + "".join(f" {label:>16}" for label in columns),
-        f"{'  busy sessions, mean':<56}" + "".join(f" {busy[c]:>16.2f}" for c in columns),
+        f"{title:<{width}}" + "".join(f" {c:>16}" for c in columns),
+        f"{'  busy, mean':<{width}}" + "".join(f" {busy[c]:>16.2f}" for c in columns),
         *(
-            f"{'  ' + state:<56}" + "".join(f" {shares[c].get(state, 0.0):>16.1%}" for c in columns)
-            for state in states[:rows]
+            f"{'  ' + state:<{width}}"
+            + "".join(f" {shares[c].get(state, 0.0):>16.1%}" for c in columns)
+            for state in shown
         ),
     ]
 

@@ -58,6 +58,12 @@ def proposed_anchor(settings: Settings) -> ClockAnchor:
     return ClockAnchor(real=real, business=settings.clock_start or real, speed=settings.clock_speed)
 
 
+async def stop_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     settings.check_deployable()
@@ -65,65 +71,53 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-        pool = await open_pool(
-            settings.database_url or "",
-            min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max,
-        )
-        async with pool.acquire() as conn:
-            anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
-        app.state.pool = pool
-        app.state.application_reads = await applications_store.reads(settings.database_url or "")
-        app.state.application_filings = await applications_store.filings(
-            settings.database_url or ""
-        )
-        app.state.authenticator = Authenticator(settings)
-        app.state.cursors = Cursors(settings.jwt_secret)
-        app.state.context = Context(
-            clock=BusinessClock(anchor),
-            calendar=WorkingCalendar(settings.holiday_country, settings.timezone),
-            regime_country=settings.regime_country,
-        )
-        app.state.redis = (
-            aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-            if settings.redis_url
-            else None
-        )
-        app.state.relay = None
-        app.state.backlog = None
-        invalidations = None
-        if app.state.redis is not None:
-            invalidations = Invalidations(app.state.redis, backlog.WATCHED)
-            invalidations.start()
-            app.state.backlog = BacklogCache(app.state.redis, invalidations)
-        if settings.redis_url:
-            app.state.relay = RelayLoop(
-                pool,
-                lambda: app.state.context,
-                celery_publisher(create_celery(settings)),
-                simulated=settings.authority == "simulated",
-                has_intake=scenarios.load(settings.scenario).intake is not None,
+        # each resource is closed as soon as it is open: at shutdown in the reverse order, and
+        # also when a later step fails at start (nothing is left holding connections)
+        async with contextlib.AsyncExitStack() as opened:
+            dsn = settings.database_url or ""
+            pool = await open_pool(
+                dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
             )
-            app.state.relay.start()
-            app.state.relay.kick()  # publish whatever an earlier process left behind
-        follower = asyncio.create_task(
-            clock.follow_stored_anchor(pool, lambda: app.state.context.clock)
-        )
-        try:
+            opened.push_async_callback(pool.close)
+            app.state.pool = pool
+            async with pool.acquire() as conn:
+                anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
+            app.state.application_reads = await applications_store.reads(dsn)
+            opened.push_async_callback(app.state.application_reads.close)
+            app.state.application_filings = await applications_store.filings(dsn)
+            opened.push_async_callback(app.state.application_filings.close)
+            app.state.authenticator = Authenticator(settings)
+            app.state.cursors = Cursors(settings.jwt_secret)
+            app.state.context = Context(
+                clock=BusinessClock(anchor),
+                calendar=WorkingCalendar(settings.holiday_country, settings.timezone),
+                regime_country=settings.regime_country,
+            )
+            app.state.redis = app.state.backlog = app.state.relay = None
+            if settings.redis_url:
+                app.state.redis = aioredis.from_url(
+                    settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+                )
+                opened.push_async_callback(app.state.redis.aclose)
+                invalidations = Invalidations(app.state.redis, backlog.WATCHED)
+                invalidations.start()
+                opened.push_async_callback(invalidations.stop)
+                app.state.backlog = BacklogCache(app.state.redis, invalidations)
+                app.state.relay = RelayLoop(
+                    pool,
+                    lambda: app.state.context,
+                    celery_publisher(create_celery(settings)),
+                    simulated=settings.authority == "simulated",
+                    has_intake=scenarios.load(settings.scenario).intake is not None,
+                )
+                app.state.relay.start()
+                opened.push_async_callback(app.state.relay.stop)
+                app.state.relay.kick()  # publish whatever an earlier process left behind
+            follower = asyncio.create_task(
+                clock.follow_stored_anchor(pool, lambda: app.state.context.clock)
+            )
+            opened.push_async_callback(stop_task, follower)
             yield
-        finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
-            if app.state.relay is not None:
-                await app.state.relay.stop()
-            if invalidations is not None:
-                await invalidations.stop()
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
-            await app.state.application_reads.close()
-            await app.state.application_filings.close()
-            await pool.close()
 
     optional = [benchmark.static] if settings.benchmark_endpoint else []
     return Litestar(
