@@ -113,3 +113,40 @@ async def test_a_relay_pass_leaves_its_connection_committing_durably(db: Connect
     assert settled == 1
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
     assert await db.fetchval("SHOW synchronous_commit") == "on"
+
+
+async def test_rows_the_broker_did_not_take_stay_unpublished(db: Connection) -> None:
+    """A pass claims and marks its rows in one statement; those after a failed publish are
+    unmarked before it commits, and the next pass publishes them."""
+    now = datetime.now(UTC)
+    context = Context(
+        clock=BusinessClock(ClockAnchor(real=now, business=now, speed=0.0)),
+        calendar=WorkingCalendar(),
+    )
+    submitted = [str(uuid4()) for _ in range(3)]
+    for application_id in submitted:
+        payload = {"application_id": application_id, "event_seq": 2}
+        await outbox.add(db, "application.submit", payload, created_at=now)
+    taken: list[str] = []
+    calls = 0
+
+    def broker_fails_second(target: relay.Target, kwargs: dict[str, object]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("the broker went away")
+        taken.append(str(kwargs["application_id"]))
+
+    with pytest.raises(relay.BrokerUnavailable, match="2 outbox rows wait"):
+        await relay.relay_due(db, context, broker_fails_second, simulated=True, has_intake=True)
+
+    unpublished = "SELECT payload->>'application_id' FROM outbox WHERE published_at IS NULL"
+    assert taken == submitted[:1]
+    assert sorted(r[0] for r in await db.fetch(unpublished)) == sorted(submitted[1:])
+
+    settled = await relay.relay_due(
+        db, context, broker_fails_second, simulated=True, has_intake=True
+    )
+    assert settled == 2
+    assert taken == submitted
+    assert await db.fetch(unpublished) == []

@@ -37,28 +37,33 @@ async def add(
     )
 
 
-async def claim_due(conn: Connection, now: datetime, *, limit: int) -> list[Row]:
-    """Unpublished rows due by business time `now`, oldest first, locked for this transaction
-    (rows another relay holds are skipped)."""
+async def claim_due(conn: Connection, now: datetime, at: datetime, *, limit: int) -> list[Row]:
+    """Unpublished rows due by business time `now`, oldest first, marked published `at` and
+    locked for the caller's transaction (rows another relay holds are skipped), in one
+    statement. A row the caller then fails to publish goes back with `unclaim`.
+
+    The transaction then commits without waiting for its WAL flush. A relay commits about as
+    often as the writes it follows, and a flush of its own for each queued with theirs at the
+    disk: filings held the year's counter row the longer. A marking lost in a crash only
+    publishes its rows again, which the relay already allows (a crash between the broker's
+    acceptance and the commit): tasks are idempotent."""
+    await conn.execute("SET LOCAL synchronous_commit = off")
     rows = await conn.fetch(
-        """SELECT id, topic, payload FROM outbox
-           WHERE published_at IS NULL AND (available_at IS NULL OR available_at <= $1)
-           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        """UPDATE outbox SET published_at = $3
+           WHERE id IN (SELECT id FROM outbox
+                        WHERE published_at IS NULL AND (available_at IS NULL OR available_at <= $1)
+                        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+           RETURNING id, topic, payload""",
         now,
         limit,
+        at,
     )
+    rows = sorted(rows, key=lambda row: row["id"])  # RETURNING keeps no order
     return [Row(id=r["id"], topic=r["topic"], payload=_payload.decode(r["payload"])) for r in rows]
 
 
-async def mark_published(conn: Connection, ids: list[int], at: datetime) -> None:
-    """In the relay's transaction, which then commits without waiting for its WAL flush.
-
-    A relay commits about as often as the writes it follows do, and a flush of its own for each
-    queued with theirs at the disk. A marking lost in a crash only publishes its rows again,
-    which the relay already allows (a crash between the broker's acceptance and the commit):
-    tasks are idempotent."""
-    await conn.execute("SET LOCAL synchronous_commit = off")
-    await conn.execute("UPDATE outbox SET published_at = $2 WHERE id = ANY($1::bigint[])", ids, at)
+async def unclaim(conn: Connection, ids: list[int]) -> None:
+    await conn.execute("UPDATE outbox SET published_at = NULL WHERE id = ANY($1::bigint[])", ids)
 
 
 async def settle(conn: Connection, application_id: UUID, topic: str, at: datetime) -> None:

@@ -1,8 +1,9 @@
 """The outbox relay: publishes committed follow-up work to the Celery queues.
 
-Rows are claimed `FOR UPDATE SKIP LOCKED` (two relays never publish the same row), handed to the
-broker with a short socket timeout and no retry, and marked published in the same transaction.
-When the broker is down the rows simply stay: the next pass publishes them. A crash between the
+Rows are claimed `FOR UPDATE SKIP LOCKED` and marked published in one statement (two relays
+never publish the same row), then handed to the broker with a short socket timeout and no retry,
+in the same transaction. When the broker is down, the rows it did not take are unmarked before
+the commit and simply stay: the next pass publishes them. A crash between the
 broker's acceptance and the commit publishes a row twice; tasks are idempotent, so that is safe.
 
 Routing: which committed transition becomes which authority task, if any."""
@@ -94,8 +95,8 @@ async def relay_due(
     Raises `BrokerUnavailable` (after settling what it could) when the broker fails."""
     failure: Exception | None = None
     async with conn.transaction():
-        rows = await outbox.claim_due(conn, ctx.clock.now(), limit=limit)
-        settled: list[int] = []
+        rows = await outbox.claim_due(conn, ctx.clock.now(), datetime.now(UTC), limit=limit)
+        settled = 0
         for row in rows:
             target = route(row.topic, simulated=simulated, has_intake=has_intake)
             if target is not None:
@@ -114,10 +115,10 @@ async def relay_due(
                 except Exception as error:  # the broker is down or slow: try again later
                     failure = error
                     break
-            settled.append(row.id)
-        if settled:
-            await outbox.mark_published(conn, settled, datetime.now(UTC))
+            settled += 1
+        if failure is not None:
+            await outbox.unclaim(conn, [row.id for row in rows[settled:]])
     if failure is not None:
-        waiting = len(rows) - len(settled)
+        waiting = len(rows) - settled
         raise BrokerUnavailable(f"{waiting} outbox rows wait for the broker: {failure!r}")
-    return len(settled)
+    return settled
