@@ -36,8 +36,8 @@ class Processes:
             "LICENCEFLOW_SWEEP_INTERVAL_SECONDS": "0.5",
             **env,
         }
-        if settings.clock_start is not None:
-            self.env.setdefault("LICENCEFLOW_CLOCK_START", settings.clock_start.isoformat())
+        if settings.clock_start is not None and "LICENCEFLOW_CLOCK_START" not in env:
+            self.env["LICENCEFLOW_CLOCK_START"] = settings.clock_start.isoformat()
         self.folder = folder
         self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
 

@@ -365,18 +365,26 @@ def serving(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def sampling_waits(dsn: str, seconds: int, into: dict[str, Any]) -> Iterator[None]:
+def sampling_waits(dsn: str, into: dict[str, Any]) -> Iterator[None]:
     """`tests.perf.waits` sampling the database's sessions, in a process of its own (not to
-    share an event loop or the GIL with the load), while the body runs."""
+    share an event loop or the GIL with the load), from before the body runs to its end."""
     sampler = subprocess.Popen(
-        [sys.executable, "-m", "tests.perf.waits", dsn, str(seconds)],
+        [sys.executable, "-m", "tests.perf.waits", dsn],
         stdout=subprocess.PIPE,
+        text=True,
         cwd=ROOT,
     )
     try:
+        assert sampler.stdout is not None
+        assert sampler.stdout.readline().strip() == "ready", "the wait sampler did not start"
         yield
     finally:
-        out, _ = sampler.communicate(timeout=seconds + 30)
+        sampler.terminate()
+        try:
+            out, _ = sampler.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            sampler.kill()
+            raise
     assert sampler.returncode == 0, "the wait sampler failed"
     into.update(json.loads(out))
 
@@ -606,7 +614,7 @@ def main() -> int:
                 ("create", "/v1/applications", "POST", body),
             ):
                 rate = round(0.6 * paths[label]["rps"])
-                with sampling_waits(url, seconds, sessions.setdefault(label, {})):
+                with sampling_waits(url, sessions.setdefault(label, {})):
                     measured = asyncio.run(
                         openloop.run(
                             "127.0.0.1",
@@ -616,20 +624,23 @@ def main() -> int:
                             seconds=seconds,
                         )
                     )
-                reference = asyncio.run(
-                    openloop.run(
-                        "127.0.0.1",
-                        port,
-                        lambda _: raw_request("GET", static_path, exporter),
-                        rate=rate,
-                        seconds=seconds,
+                # sampled too (its counts unused): both sides of the ratio share the machine
+                # with the same sampler
+                with sampling_waits(url, {}):
+                    reference = asyncio.run(
+                        openloop.run(
+                            "127.0.0.1",
+                            port,
+                            lambda _: raw_request("GET", static_path, exporter),
+                            rate=rate,
+                            seconds=seconds,
+                        )
                     )
-                )
                 open_loop[label] = measured.summary() | {"statuses": measured.statuses}
                 open_loop[f"no-I/O endpoint at the {label} rate"] = reference.summary()
             # PostgreSQL's own tail for the create's transaction at the create's rate
             rate = open_loop["create"]["rate"]
-            with sampling_waits(url, seconds, sessions.setdefault("pgbench create", {})):
+            with sampling_waits(url, sessions.setdefault("pgbench create", {})):
                 open_loop["pgbench create at the create rate"] = {"rate": rate} | pgbench(
                     url, "create-rate", create_script, seconds, folder, rate=rate
                 )
@@ -724,8 +735,9 @@ def sessions_table(sampled: dict[str, dict[str, Any]], rows: int = 8) -> list[st
         for label, found in sampled.items()
     }
     shown = states[:rows]
-    title = "PostgreSQL's sessions, open loop (pg_stat_activity, 200/s)"
-    width = max(len(title), *(len(state) + 2 for state in shown))
+    hz = max(found["hz"] for found in sampled.values())
+    title = f"PostgreSQL's sessions, open loop (pg_stat_activity, {hz:.0f}/s)"
+    width = max([len(title), *(len(state) + 2 for state in shown)])
     return [
         f"{title:<{width}}" + "".join(f" {c:>16}" for c in columns),
         f"{'  busy, mean':<{width}}" + "".join(f" {busy[c]:>16.2f}" for c in columns),

@@ -6,7 +6,7 @@ holds until its commit is flushed (`Lock:transactionid`), for its own commit's W
 (`IO:WALSync`, `LWLock:WALWrite`), or for a core. Sampling every session of one database at a
 fixed rate and counting what each was doing is the same kind of profile for that time.
 
-    python -m tests.perf.waits DSN SECONDS [HZ]   # prints the counts as JSON
+    python -m tests.perf.waits DSN [HZ]   # "ready" once sampling; the counts as JSON on SIGTERM
 
 Each sample counts every client session of the database but the sampler's own: `CPU` for one
 running without a wait event, `Type:Event` for one waiting, `idle in transaction, after: …`
@@ -16,10 +16,13 @@ are not counted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from licenceflow.store.pool import connect
@@ -41,20 +44,34 @@ SELECT CASE
 """
 
 
-async def sample(dsn: str, seconds: float, hz: float = HZ) -> dict[str, Any]:
-    """`samples`: how many were taken; `sessions`: per state, the samples' sessions in it."""
+async def sample(
+    dsn: str, done: asyncio.Event, hz: float = HZ, ready: Callable[[], None] = lambda: None
+) -> dict[str, Any]:
+    """Samples until `done` is set (`ready` is called once the first is taken). `samples`: how
+    many were taken; `sessions`: per state, the samples' sessions in it."""
     conn = await connect(dsn)
     try:
         counts: Counter[str] = Counter()
         taken = 0
         start = time.monotonic()
-        while time.monotonic() < start + seconds:
+        while not done.is_set():
             counts.update(row[0] for row in await conn.fetch(SESSIONS))
             taken += 1
-            await asyncio.sleep(max(0.0, start + taken / hz - time.monotonic()))
+            if taken == 1:
+                ready()
+            wait = max(0.0, start + taken / hz - time.monotonic())
+            with contextlib.suppress(TimeoutError):  # the next sample is due
+                async with asyncio.timeout(wait):
+                    await done.wait()
         return {"samples": taken, "hz": hz, "sessions": dict(counts.most_common())}
     finally:
         await conn.close()
+
+
+async def until_terminated(dsn: str, hz: float) -> dict[str, Any]:
+    done = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
+    return await sample(dsn, done, hz, ready=lambda: print("ready", flush=True))
 
 
 def shares(waits: dict[str, Any]) -> dict[str, float]:
@@ -64,5 +81,5 @@ def shares(waits: dict[str, Any]) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    dsn, seconds, *hz = sys.argv[1:]
-    print(json.dumps(asyncio.run(sample(dsn, float(seconds), *map(float, hz)))))
+    dsn, *hz = sys.argv[1:]
+    print(json.dumps(asyncio.run(until_terminated(dsn, float(hz[0]) if hz else HZ))))

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 MIN_BACKOFF, MAX_BACKOFF = 1.0, 30.0
 # seconds a woken relay waits before its pass, so that the writes committing right behind the
 # one that woke it share the pass: a pass is a transaction of four round trips and a commit
-GATHER = 0.005
+GATHER_SECONDS = 0.005
 
 
 class RelayLoop:
@@ -66,7 +66,7 @@ class RelayLoop:
                         await self._wake.wait()
             else:
                 await self._wake.wait()
-                await asyncio.sleep(GATHER)
+                await asyncio.sleep(GATHER_SECONDS)
             self._wake.clear()
             try:
                 async with self._pool.acquire() as conn:

@@ -37,29 +37,34 @@ async def add(
     )
 
 
-async def claim_due(conn: Connection, now: datetime, at: datetime, *, limit: int) -> list[Row]:
-    """Unpublished rows due by business time `now`, oldest first, marked published `at` and
+async def claim_due(
+    conn: Connection, now: datetime, *, published_at: datetime, limit: int
+) -> list[Row]:
+    """Unpublished rows due by business time `now`, oldest first, marked `published_at` and
     locked for the caller's transaction (rows another relay holds are skipped), in one
-    statement. A row the caller then fails to publish goes back with `unclaim`.
-
-    The transaction then commits without waiting for its WAL flush. A relay commits about as
-    often as the writes it follows, and a flush of its own for each queued with theirs at the
-    disk: filings held the year's counter row the longer. A marking lost in a crash only
-    publishes its rows again, which the relay already allows (a crash between the broker's
-    acceptance and the commit): tasks are idempotent."""
-    await conn.execute("SET LOCAL synchronous_commit = off")
+    statement. A row the caller then fails to publish goes back with `unclaim`. The due rows
+    are chosen once (a materialized CTE): a `LIMIT … FOR UPDATE SKIP LOCKED` subquery under
+    `IN` may be run again by the plan and lock more than `limit`."""
     rows = await conn.fetch(
-        """UPDATE outbox SET published_at = $3
-           WHERE id IN (SELECT id FROM outbox
-                        WHERE published_at IS NULL AND (available_at IS NULL OR available_at <= $1)
-                        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-           RETURNING id, topic, payload""",
+        """WITH due AS MATERIALIZED (
+             SELECT id FROM outbox
+              WHERE published_at IS NULL AND (available_at IS NULL OR available_at <= $1)
+              ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+           UPDATE outbox SET published_at = $3 FROM due WHERE outbox.id = due.id
+           RETURNING outbox.id, outbox.topic, outbox.payload""",
         now,
         limit,
-        at,
+        published_at,
     )
     rows = sorted(rows, key=lambda row: row["id"])  # RETURNING keeps no order
     return [Row(id=r["id"], topic=r["topic"], payload=_payload.decode(r["payload"])) for r in rows]
+
+
+async def commit_without_flush(conn: Connection) -> None:
+    """The caller's transaction commits without waiting for its WAL flush: a crash right after
+    may lose it. For the relay's markings only: see `workers.relay.relay_due`."""
+    assert conn.is_in_transaction(), "outside a transaction, SET LOCAL changes nothing"
+    await conn.execute("SET LOCAL synchronous_commit = off")
 
 
 async def unclaim(conn: Connection, ids: list[int]) -> None:
