@@ -27,7 +27,7 @@ from typing import Any
 
 from licenceflow.store.pool import connect
 
-HZ = 200.0
+HZ = 100.0  # samples per second: each is a query, on the machine being measured
 
 SESSIONS = """
 SELECT CASE
