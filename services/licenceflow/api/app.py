@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from licenceflow import __version__
+from licenceflow import __version__, background
 from licenceflow.api import (
     benchmark,
     clock,
@@ -56,12 +56,6 @@ log = logging.getLogger(__name__)
 def proposed_anchor(settings: Settings) -> ClockAnchor:
     real = real_utc_now()
     return ClockAnchor(real=real, business=settings.clock_start or real, speed=settings.clock_speed)
-
-
-async def stop_task(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -116,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             follower = asyncio.create_task(
                 clock.follow_stored_anchor(pool, lambda: app.state.context.clock)
             )
-            opened.push_async_callback(stop_task, follower)
+            opened.push_async_callback(background.stop, follower)
             yield
 
     optional = [benchmark.static] if settings.benchmark_endpoint else []

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from licenceflow import background
 from licenceflow.store.pool import Pool
 from licenceflow.workers import relay
 from licenceflow.workflow.context import Context
@@ -50,10 +51,7 @@ class RelayLoop:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await background.stop(self._task)
 
     async def _run(self) -> None:
         backoff = 0.0

@@ -12,12 +12,13 @@ On every (re)connection the epoch moves too: nothing read before it can be trust
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from licenceflow import background
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,7 @@ class Invalidations:
         self._task = asyncio.create_task(self._run(), name="redis invalidations")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await background.stop(self._task)
 
     async def _run(self) -> None:
         while True:
