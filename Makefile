@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint install
+.PHONY: run test lint install containers
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,22 @@ $(CHROMIUM):
 
 test: lint $(CHROMIUM)
 	$(BIN)/pytest -m timing  # first, in a process of its own: a quiet machine, nothing to share
-	$(BIN)/pytest -m "not timing"
+	$(BIN)/pytest -m "not timing and not containers"
 	LICENCEFLOW_TEST_BACKEND=embedded $(BIN)/pytest -m smoke
+	$(MAKE) --no-print-directory containers
+
+# The container tests (tests/containers: the image, the compose stack under load, Kubernetes'
+# containers), then the smoke set on testcontainers' PostgreSQL and Redis; when a Docker engine
+# answers, or can be started here (root and Debian's docker.io: it is stopped afterwards).
+# LICENCEFLOW_REQUIRE_CONTAINERS=1 (CI) fails where neither is possible, instead of saying so.
+CONTAINER_TESTS := $(BIN)/pytest -m containers \
+	&& LICENCEFLOW_TEST_BACKEND=testcontainers $(BIN)/pytest -m smoke
+
+containers: $(STAMP)
+	@if $(BIN)/python -m tests.containers.engine available; then \
+		$(BIN)/python -m tests.containers.engine run sh -c '$(CONTAINER_TESTS)'; \
+	elif [ -n "$$LICENCEFLOW_REQUIRE_CONTAINERS" ]; then \
+		echo "container tests: no Docker engine, and none can be started here" >&2; exit 1; \
+	else \
+		echo "container tests not run: no Docker engine, and none can be started here"; \
+	fi

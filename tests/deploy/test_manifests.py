@@ -332,7 +332,10 @@ def k8s_env(
     return env, problems
 
 
-def k8s_containers(docs: Sequence[Doc]) -> Iterator[tuple[Doc, Container, list[str]]]:
+def env_sources(
+    docs: Sequence[Doc],
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """The render's ConfigMaps and Secrets by name, each as its variables' values."""
     configmaps = {
         d["metadata"]["name"]: {k: str(v) for k, v in (d.get("data") or {}).items()}
         for d in docs
@@ -346,6 +349,11 @@ def k8s_containers(docs: Sequence[Doc]) -> Iterator[tuple[Doc, Container, list[s
         for d in docs
         if d.get("kind") == "Secret"
     }
+    return configmaps, secrets
+
+
+def k8s_containers(docs: Sequence[Doc]) -> Iterator[tuple[Doc, Container, list[str]]]:
+    configmaps, secrets = env_sources(docs)
     for doc in docs:
         if doc.get("kind") not in WORKLOADS:
             continue

@@ -118,6 +118,14 @@ async def database_url(servers: harness.Servers) -> AsyncIterator[str]:
     await harness.drop_database(servers.postgres_url, name)
 
 
+@pytest.fixture
+async def empty_database(servers: harness.Servers) -> AsyncIterator[str]:
+    """A database of the test's own, not even migrated (a deployment's first `migrate`)."""
+    name, url = await harness.create_database(servers.postgres_url)
+    yield url
+    await harness.drop_database(servers.postgres_url, name)
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, servers: harness.Servers) -> Settings:
     return Settings(

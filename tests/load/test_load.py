@@ -11,7 +11,6 @@ an error. The statistics are printed and, with the HTML report, left in tests/ar
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from licenceflow.config import Settings
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis, free_port
 from tests.processes import Processes
+from tests.reports import problems, read_csv, table
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "load"
@@ -75,36 +75,6 @@ def locust(host: str, tokens_file: Path, out: Path) -> subprocess.CompletedProce
     return subprocess.run(
         command, env=env, cwd=out, capture_output=True, text=True, timeout=150, check=False
     )
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
-
-
-def table(rows: list[dict[str, str]]) -> str:
-    """Requests, failures, requests per second and latency percentiles (ms), one line a name."""
-    width = max(len(row["Name"]) for row in rows)
-    head = f"{'request':<{width}} {'n':>6} {'fail':>5} {'rps':>6} {'p50':>5} {'p95':>5} {'p99':>5}"
-    lines = [head + "  (ms)"]
-    for row in rows:
-        lines.append(
-            f"{row['Name']:<{width}} {row['Request Count']:>6} {row['Failure Count']:>5} "
-            f"{float(row['Requests/s']):>6.1f} {row['50%']:>5} {row['95%']:>5} {row['99%']:>5}"
-        )
-    return "\n".join(lines)
-
-
-def problems(log: Path) -> list[str]:
-    """The lines of a process's log that speak of an error."""
-    return [
-        line
-        for line in log.read_text(errors="replace").splitlines()
-        if "Traceback" in line
-        or " ERROR " in line  # licenceflow's and Celery's format
-        or " CRITICAL " in line
-        or line.startswith(("ERROR:", "CRITICAL:"))  # uvicorn's
-    ]
 
 
 @pytest.mark.timeout(300)
@@ -190,5 +160,5 @@ async def test_the_stack_under_load(
     )
     assert not_modified > 0, "the dashboard saw no 304"
     assert check.returncode == 0, f"metrics check:\n{check.stdout}{check.stderr}"
-    errors = {log.name: problems(log) for log in logs}
+    errors = {log.name: problems(log.read_text(errors="replace")) for log in logs}
     assert not any(errors.values()), f"errors in the processes' logs: {errors}"
