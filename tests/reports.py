@@ -1,9 +1,17 @@
-"""Reading what a run left behind: processes' logs and Locust's CSV statistics."""
+"""Reading what a run left behind: processes' logs and Locust's CSV statistics; and the figures
+a run reports in its closing summary (tests/conftest.py), where pytest's capture hides nothing."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+
+# What this test process reports at its end, in order: backends, image sizes, load figures.
+summary: list[str] = []
+
+
+def report(text: str) -> None:
+    summary.append(text)
 
 
 def problems(log: str) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.containers import engine, images
 from tests.integration.conftest import empty_database, private_redis, servers
+from tests.reports import report
 
 __all__ = ["empty_database", "private_redis", "servers"]
 
@@ -24,14 +25,14 @@ IMAGE = "licenceflow:test"
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[str]:
     with engine.running() as what:
-        print(f"\ncontainer tests: {what}")
+        report(f"container tests: {what}")
         yield what
 
 
 @pytest.fixture(scope="session")
 def base_images(docker_engine: str) -> images.Images:
     chosen = images.chosen()
-    print(f"\ncontainer tests: {chosen.kind} base images {chosen}")
+    report(f"container tests: {chosen.kind} base images {chosen}")
     return chosen
 
 

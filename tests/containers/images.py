@@ -164,10 +164,12 @@ def import_debian() -> None:
             for item in (root / cache).glob("*"):
                 if item.is_file():
                     item.unlink()
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(
-            ["docker", "import", "-", DEBIAN], stdin=tar.stdout, capture_output=True, check=False
-        )
-        tar.wait()
+        with subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE) as tar:
+            imported = subprocess.run(
+                ["docker", "import", "-", DEBIAN],
+                stdin=tar.stdout,
+                capture_output=True,
+                check=False,
+            )
         if imported.returncode != 0 or tar.returncode != 0:
             raise RuntimeError(f"docker import failed: {imported.stderr.decode()}")

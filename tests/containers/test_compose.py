@@ -27,7 +27,7 @@ from tests.containers import compose
 from tests.containers.images import Images
 from tests.polling import eventually
 from tests.private_redis import free_port
-from tests.reports import problems, read_csv, table
+from tests.reports import problems, read_csv, report, table
 
 pytestmark = pytest.mark.containers
 
@@ -48,6 +48,10 @@ RUN = {
 }
 LONG_RUNNING = ("postgres", "redis", "api", "worker", "scheduler", "projector", "locust-master")
 ONE_SHOT = ("migrate", "load-tokens")
+
+
+def docker(*args: str) -> None:
+    subprocess.run(["docker", *args], capture_output=True, check=True, timeout=60)
 
 
 def state(container: str) -> tuple[str, int]:
@@ -127,10 +131,10 @@ async def test_the_readme_compose_stack_under_load(
                 )
             ]
             worker = stack.container("worker")
-            for step in ("kill", "start"):
-                await asyncio.to_thread(
-                    subprocess.run, ["docker", step, worker], check=True, timeout=60
-                )
+            await asyncio.to_thread(docker, "kill", worker)
+            assert state(worker) == ("exited", 137), state(worker)  # SIGKILL: no warm shutdown
+            await asyncio.to_thread(docker, "start", worker)
+            report(f"compose: the worker killed and started again, {len(owed)} applications owed")
 
             async def acted_on() -> bool:
                 left = await conn.fetchval(
@@ -157,15 +161,15 @@ async def test_the_readme_compose_stack_under_load(
         app_logs = stack("logs", "--no-color", *compose.LICENCEFLOW_SERVICES, timeout=120).stdout
     finally:
         down = stack.down()
-        print(f"\ncompose ({' '.join(stack.command)}): {time.monotonic() - began:.0f} s")
+        report(f"compose ({' '.join(stack.command)}): {time.monotonic() - began:.0f} s, up to down")
     assert down.returncode == 0, down.stderr
     assert not volumes_left(stack), "down -v left volumes"
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for report in results.iterdir():
-        shutil.copy(report, ARTIFACTS / report.name)
+    for made in results.iterdir():
+        shutil.copy(made, ARTIFACTS / made.name)
     stats = read_csv(results / "licenceflow_stats.csv")
-    print(f"locust ({RUN['LOAD_USERS']} users, {RUN['LOAD_DURATION']}):\n{table(stats)}")
+    report(f"compose's locust ({RUN['LOAD_USERS']} users, {RUN['LOAD_DURATION']}):\n{table(stats)}")
     failures = read_csv(results / "licenceflow_failures.csv")
     assert not failures, "\n".join(
         f"{f['Occurrences']} × {f['Name']}: {f['Error']}" for f in failures

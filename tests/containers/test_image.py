@@ -14,6 +14,7 @@ from tests.containers.launcher import InImage
 from tests.every_command import environment, exercise
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis, free_port
+from tests.reports import report
 
 pytestmark = pytest.mark.containers
 
@@ -30,7 +31,7 @@ def test_the_image_runs_as_a_non_root_user(image: str) -> None:
     ).stdout
     assert ids.startswith("uid=10001(licenceflow) gid=10001(licenceflow)"), ids
     size = int(output("image", "inspect", "--format", "{{.Size}}", image))
-    print(f"\nimage {image}: {size / 1e6:.0f} MB")
+    report(f"image {image}: {size / 1e6:.0f} MB")
 
 
 @pytest.mark.timeout(600)

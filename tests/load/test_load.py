@@ -27,7 +27,7 @@ from licenceflow.config import Settings
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis, free_port
 from tests.processes import Processes
-from tests.reports import problems, read_csv, table
+from tests.reports import problems, read_csv, report, table
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "load"
@@ -135,12 +135,12 @@ async def test_the_stack_under_load(
 
     assert (out / "load_stats.csv").exists(), f"locust wrote no statistics:\n{run.stderr[-4000:]}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for report in out.glob("load*"):
-        shutil.copy(report, ARTIFACTS / report.name)
+    for made in out.glob("load*"):
+        shutil.copy(made, ARTIFACTS / made.name)
     stats = read_csv(out / "load_stats.csv")
     failures = read_csv(out / "load_failures.csv")
     by_name = {row["Name"]: row for row in stats}
-    print(f"\nlocust: {USERS} users, {RUN_TIME}; reports in {ARTIFACTS}\n{table(stats)}")
+    report(f"locust: {USERS} users, {RUN_TIME}; reports in {ARTIFACTS}\n{table(stats)}")
 
     assert not failures, "failures:\n" + "\n".join(
         f"  {f['Occurrences']} × {f['Method']} {f['Name']}: {f['Error']}" for f in failures
