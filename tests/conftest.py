@@ -9,7 +9,7 @@ from tests import harness, reports
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for backend in harness.used:
+    for backend in dict.fromkeys(harness.used):  # one line per backend, however many sessions
         terminalreporter.write_line(f"servers: {backend}")
     for text in reports.summary:
         terminalreporter.write_line(text)
