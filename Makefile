@@ -34,6 +34,7 @@ $(CHROMIUM):
 test: lint $(CHROMIUM)
 	$(BIN)/pytest -m timing  # first, in a process of its own: a quiet machine, nothing to share
 	$(BIN)/pytest -m "not timing and not containers"
+	$(BIN)/python -m tests.mutants  # each guarantee broken on purpose: its test must fail
 	LICENCEFLOW_TEST_BACKEND=embedded $(BIN)/pytest -m smoke
 	$(MAKE) --no-print-directory containers
 

@@ -1,6 +1,7 @@
 """Session-wide fixtures: the servers, a migrated database of this session's own, an app.
 
-Tests are isolated by emptying every table after each test (migrations run once)."""
+Tests are isolated by emptying every table after each test (migrations run once): every one the
+schema has, found when emptied, so that a table a migration adds is never left out."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from litestar import Litestar
@@ -29,6 +31,7 @@ from licenceflow.store.pool import Connection
 from licenceflow.workers.celery_app import QUEUES
 from tests import harness
 from tests.examples import application_body
+from tests.integration.served import serving
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis
 
@@ -38,15 +41,11 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar()
 # Monday 2 June 2025, 09:00 in Beijing: the business clock of every test unless it moves it.
 START = datetime(2025, 6, 2, 9, 0, tzinfo=SHANGHAI)
-TABLES = (
-    "applications",
-    "licences",
-    "shipments",
-    "events",
-    "outbox",
-    "idempotency_keys",
-    "reference_counters",
-)
+# Every table a test may write, emptied after it; the clock's row is put back at START, and
+# the migrations' own record stays.
+KEPT = ("schema_migrations", "business_clock")
+EVERY_TABLE = """SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables
+                 WHERE schemaname = current_schema() AND tablename <> ALL($1::text[])"""
 
 
 @pytest.fixture
@@ -169,7 +168,8 @@ async def _isolated(
     yield
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        tables = await conn.fetchval(EVERY_TABLE, list(KEPT))
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         started = ClockAnchor(real=real_utc_now(), business=START, speed=0)
         await stored_clock.save_anchor(conn, started)
     finally:
@@ -202,6 +202,17 @@ class Tokens:
             ttl=timedelta(hours=1),
         )
         return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def served(settings: Settings, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `licenceflow serve` run as a process of its own on the session's database:
+    its requests really run at the same time (tests/integration/races.py)."""
+    async with (
+        serving(settings, tmp_path / "serve.log") as base,
+        httpx.AsyncClient(base_url=base, timeout=60) as http,
+    ):
+        yield http
 
 
 @pytest.fixture(scope="session")

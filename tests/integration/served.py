@@ -27,6 +27,8 @@ def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[by
         "LICENCEFLOW_CLOCK_SPEED": str(settings.clock_speed),
         "LICENCEFLOW_SCENARIO": settings.scenario,
         "LICENCEFLOW_LOG_LEVEL": "warning",
+        # every request of a race gets a connection and queues on the lock, not for the pool
+        "LICENCEFLOW_DB_POOL_MAX": str(settings.db_pool_max),
     }
     if settings.clock_start is not None:
         env["LICENCEFLOW_CLOCK_START"] = settings.clock_start.isoformat()

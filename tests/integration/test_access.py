@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from licenceflow.config import Settings
+from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
 
 Client = AsyncTestClient[Litestar]
@@ -56,8 +57,18 @@ async def test_expired_or_foreign_tokens_are_401(client: Client, settings: Setti
 
 
 @pytest.mark.smoke
-async def test_another_orgs_exporter_sees_nothing(client: Client, auth: Tokens) -> None:
+async def stored(db: Connection) -> list[tuple[object, ...]]:
+    """Every application's state and every event: what a refused write must leave as it was."""
+    apps = await db.fetch("SELECT id, status, version, filing FROM applications ORDER BY id")
+    events = await db.fetch("SELECT seq, stream_id, action FROM events ORDER BY seq")
+    return [tuple(r) for r in apps] + [tuple(r) for r in events]
+
+
+async def test_another_orgs_exporter_sees_nothing(
+    client: Client, auth: Tokens, db: Connection
+) -> None:
     app_id = await submitted(client, auth, org="acme")
+    before = await stored(db)
     rival = auth("exporter", org="rival")
     assert (await client.get(f"/v1/applications/{app_id}", headers=rival)).status_code == 404
     assert (await client.get(f"/v1/applications/{app_id}/events", headers=rival)).status_code == 404
@@ -69,6 +80,7 @@ async def test_another_orgs_exporter_sees_nothing(client: Client, auth: Tokens) 
     assert withdraw.status_code == 404
     patch = await client.patch(f"/v1/applications/{app_id}", json={}, headers=rival)
     assert patch.status_code == 404
+    assert await stored(db) == before
     mine = await client.get("/v1/applications", headers=auth("viewer", org="acme"))
     assert [a["id"] for a in mine.json()["items"]] == [app_id]
 
@@ -84,8 +96,9 @@ async def test_officers_see_everything_but_drafts(client: Client, auth: Tokens) 
     assert hidden.status_code == 404
 
 
-async def test_viewers_read_but_may_not_act(client: Client, auth: Tokens) -> None:
+async def test_viewers_read_but_may_not_act(client: Client, auth: Tokens, db: Connection) -> None:
     app_id = await submitted(client, auth)
+    before = await stored(db)
     viewer = auth("viewer")
     assert (await client.get(f"/v1/applications/{app_id}", headers=viewer)).status_code == 200
     # 403 comes before 422: the viewer's invalid body is not even read.
@@ -95,6 +108,9 @@ async def test_viewers_read_but_may_not_act(client: Client, auth: Tokens) -> Non
     assert response.status_code == 403
     create = await client.post("/v1/applications", json={"junk": 1}, headers=viewer)
     assert create.status_code == 403
+    valid = await client.post("/v1/applications", json=application_body(), headers=viewer)
+    assert valid.status_code == 403
+    assert await stored(db) == before
 
 
 async def test_roles_may_only_take_their_own_actions(client: Client, auth: Tokens) -> None:

@@ -57,7 +57,9 @@ async def test_workers_take_filings_through_intake_and_review(
             decisions = [a for a in actions if a in ("approve", "approve_temporary", "reject")]
             assert len(decisions) <= 1
         runs = await db.fetch(
-            "SELECT desk, published_at, started_at, finished_at, released_at FROM authority_runs"
+            """SELECT desk, published_at, started_at, finished_at, released_at
+               FROM authority_runs WHERE application_id = ANY($1::uuid[])""",
+            ids,
         )
         assert {r["desk"] for r in runs} == {"intake", "review"}
         assert all(r["published_at"] <= r["started_at"] <= r["finished_at"] for r in runs)

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
 from licenceflow.config import Settings
+from licenceflow.simulation import scenarios
 from licenceflow.store.pool import Connection
 from licenceflow.workers import authority
 from licenceflow.workers.celery_app import create_celery
@@ -45,6 +46,24 @@ async def officer_events(db: Connection, app_id: str) -> list[str]:
     return [r["action"] for r in rows]
 
 
+async def accepted(
+    client: AsyncTestClient[Litestar], auth: Tokens, db: Connection
+) -> tuple[str, int]:
+    """A filed application an officer accepted over HTTP: its id, and the acceptance's event
+    (what a review task it queued carries as its trigger)."""
+    created = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id: str = created.json()["id"]
+    await client.post(
+        f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
+    )
+    accept_seq: int = await db.fetchval(
+        "SELECT seq FROM events WHERE stream_id = $1 AND action = 'accept'", app_id
+    )
+    return app_id, accept_seq
+
+
 @pytest.mark.parametrize("sweep_first", [False, True], ids=["plain", "deadline-passed-meanwhile"])
 async def test_a_review_decides_once_and_its_redelivery_writes_nothing(
     client: AsyncTestClient[Litestar],
@@ -53,16 +72,7 @@ async def test_a_review_decides_once_and_its_redelivery_writes_nothing(
     settings: Settings,
     sweep_first: bool,
 ) -> None:
-    created = await client.post(
-        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
-    )
-    app_id = created.json()["id"]
-    await client.post(
-        f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
-    )
-    accept_seq = await db.fetchval(
-        "SELECT seq FROM events WHERE stream_id = $1 AND action = 'accept'", app_id
-    )
+    app_id, accept_seq = await accepted(client, auth, db)
     if sweep_first:  # the deadline passes while the task waits in the queue
         late = BusinessClock(
             ClockAnchor(
@@ -129,3 +139,55 @@ async def test_a_review_desk_that_accepts_and_decides_queues_no_second_review(
     )
     assert unpublished == 0
     assert app_id not in private_redis.queued_applications("review")
+
+
+async def test_a_review_task_queued_before_a_referral_does_nothing(
+    client: AsyncTestClient[Litestar],
+    auth: Tokens,
+    db: Connection,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A referral leaves the file `delayed`, a status the review desk works on: only the task's
+    trigger (an officer acted after the event that queued it) tells a task queued before the
+    referral — or one redelivered after it — that its work is void."""
+    app_id, accept_seq = await accepted(client, auth, db)
+    referred = await client.post(
+        f"/v1/applications/{app_id}/actions",
+        json={"action": "delay", "reason": "security review"},
+        headers=auth("officer"),
+    )
+    assert referred.json()["status"] == "delayed"
+    job = authority.Job(application_id=app_id, trigger_seq=accept_seq, task_id="t-1")
+    with caplog.at_level("INFO", logger="licenceflow.workers.authority"):
+        assert await run_task(settings, "review", job) == "skipped"
+    assert f"review: {app_id} was acted on after event {accept_seq}; nothing to do" in caplog.text
+    assert await officer_events(db, app_id) == ["accept", "delay"]
+
+
+async def test_a_file_past_its_deadline_is_decided_not_referred_again(
+    client: AsyncTestClient[Litestar],
+    auth: Tokens,
+    db: Connection,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deadline sweep moved the file to `delayed` while its review task waited. Reviewers
+    who refer every file they may still cannot refer this one again: the desk decides on the
+    file as it is under the lock (here: asks for information), and the file is not left to
+    no desk (before, the task drew `delay`, failed with a conflict, and was acknowledged)."""
+    baseline = scenarios.load("baseline")
+    always_refer = msgspec.structs.replace(
+        baseline, review=msgspec.structs.replace(baseline.review, referral_share=1.0)
+    )
+    monkeypatch.setattr(scenarios, "load", lambda name: always_refer)
+    app_id, accept_seq = await accepted(client, auth, db)
+    late = BusinessClock(
+        ClockAnchor(real=real_utc_now(), business=datetime(2025, 9, 1, 9, tzinfo=SHANGHAI), speed=0)
+    )
+    async with db.transaction():
+        ctx = Context(clock=late, calendar=WorkingCalendar())
+        assert await applications.pass_deadlines(db, ctx) == 1
+    job = authority.Job(application_id=app_id, trigger_seq=accept_seq, task_id="t-1")
+    assert await run_task(settings, "review", job) == "request_info"
+    assert await officer_events(db, app_id) == ["accept", "request_info"]

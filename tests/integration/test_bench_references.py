@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from litestar import Litestar
 
 from licenceflow.store.pool import Connection
@@ -47,6 +48,7 @@ async def test_the_create_reference_writes_numbers_and_audits_as_the_service_doe
     assert numbers == list(range(1, len(references) + 1))  # every one numbered, gapless
 
 
+@pytest.mark.timing  # a rate in real time: measured in the quiet first run of `make test`
 async def test_the_create_reference_holds_a_rate_when_given_one(
     app: Litestar, db: Connection, database_url: str, tmp_path: Path
 ) -> None:

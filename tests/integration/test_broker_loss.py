@@ -76,7 +76,11 @@ async def test_every_application_is_decided_once_after_the_broker_comes_back_emp
             await asyncio.gather(*(file() for _ in range(20)))
 
             async def at_work() -> bool:
-                return bool(await db.fetchval("SELECT count(*) FROM authority_runs") > 0)
+                started: int = await db.fetchval(
+                    "SELECT count(*) FROM authority_runs WHERE application_id = ANY($1::uuid[])",
+                    ids,
+                )
+                return started > 0
 
             await eventually(at_work, "the desk deciding", logs)
             queued = private_redis.queue_length("review")

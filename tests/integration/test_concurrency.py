@@ -3,33 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
+import httpx
 import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from licenceflow.domain.access import Principal
+from licenceflow.domain.applications import Status
 from licenceflow.domain.audit import Role
+from licenceflow.store import applications as store
 from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
 from tests.integration.conftest import Tokens, application_body
+from tests.integration.races import holding
 
 Client = AsyncTestClient[Litestar]
+ROW_LOCK = "SELECT 1 FROM applications WHERE id = $1 FOR UPDATE"
+COUNTER_LOCK = "SELECT 1 FROM reference_counters FOR UPDATE"
+
+
+async def accepted(http: httpx.AsyncClient, auth: Tokens) -> tuple[str, str]:
+    """A filed application an officer accepted: its id and ETag."""
+    created = await http.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id = created.json()["id"]
+    accept = await http.post(
+        f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
+    )
+    assert accept.status_code == 200, accept.text
+    return app_id, accept.headers["etag"]
 
 
 @pytest.mark.smoke
 async def test_twenty_concurrent_actions_one_wins(
-    client: Client, auth: Tokens, db: Connection
+    served: httpx.AsyncClient, auth: Tokens, db: Connection, database_url: str
 ) -> None:
-    created = await client.post(
-        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
-    )
-    app_id = created.json()["id"]
-    accepted = await client.post(
-        f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
-    )
-    etag = accepted.headers["etag"]
+    """Twenty writers with one ETag, queued behind the row at once: one wins, every other gets
+    412 (If-Match), and the timeline has one more event."""
+    app_id, etag = await accepted(served, auth)
     events_before = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id)
     officer_actions = [
         {"action": "approve"},
@@ -38,52 +53,62 @@ async def test_twenty_concurrent_actions_one_wins(
         {"action": "delay", "reason": "security review"},
         {"action": "request_info", "reason": "certificate"},
     ]
-    requests = [
-        client.post(
-            f"/v1/applications/{app_id}/actions",
-            json=officer_actions[i % 5],
-            headers={**auth("officer", sub=f"officer-{i}"), "If-Match": etag},
-        )
-        for i in range(15)
-    ] + [
-        client.post(
-            f"/v1/applications/{app_id}/actions",
-            json={"action": "withdraw"},
-            headers={**auth("exporter", sub=f"exporter-{i}"), "If-Match": etag},
-        )
-        for i in range(5)
+    writers = [(officer_actions[i % 5], auth("officer", sub=f"officer-{i}")) for i in range(15)] + [
+        ({"action": "withdraw"}, auth("exporter", sub=f"exporter-{i}")) for i in range(5)
     ]
-    responses = await asyncio.gather(*requests)
+    async with holding(database_url, ROW_LOCK, app_id) as hold:
+        sent = [
+            asyncio.create_task(
+                served.post(
+                    f"/v1/applications/{app_id}/actions",
+                    json=body,
+                    headers={**headers, "If-Match": etag},
+                )
+            )
+            for body, headers in writers
+        ]
+        await hold.queued(len(sent), "twenty writers")
+    responses = await asyncio.gather(*sent)
     codes = sorted(r.status_code for r in responses)
-    assert codes.count(200) == 1, codes
-    assert set(codes) <= {200, 409, 412}, codes
+    assert codes == [200] + [412] * 19, [(r.status_code, r.text[:80]) for r in responses]
     events_after = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id)
     assert events_after == events_before + 1
-    final = await client.get(f"/v1/applications/{app_id}", headers=auth("officer"))
+    final = await served.get(f"/v1/applications/{app_id}", headers=auth("officer"))
     winner = next(r for r in responses if r.status_code == 200)
     assert final.json()["status"] == winner.json()["status"]
     assert final.json()["version"] == int(etag.strip('"')) + 1
 
 
 async def test_without_if_match_actions_are_judged_in_turn(
-    client: Client, auth: Tokens, db: Connection
+    served: httpx.AsyncClient, auth: Tokens, db: Connection, database_url: str
 ) -> None:
-    created = await client.post(
+    """Ten accepts without If-Match, queued behind the row: each is judged on the state the one
+    before it left (the row lock), so one accepts and nine are invalid transitions — never a
+    412 (a stale read) for a request that named no version."""
+    created = await served.post(
         "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
     )
     app_id = created.json()["id"]
-    responses = await asyncio.gather(
-        *(
-            client.post(
-                f"/v1/applications/{app_id}/actions",
-                json={"action": "accept"},
-                headers=auth("officer"),
+    async with holding(database_url, ROW_LOCK, app_id) as hold:
+        sent = [
+            asyncio.create_task(
+                served.post(
+                    f"/v1/applications/{app_id}/actions",
+                    json={"action": "accept"},
+                    headers=auth("officer"),
+                )
             )
             for _ in range(10)
-        )
-    )
+        ]
+        await hold.queued(len(sent), "ten accepts")
+    responses = await asyncio.gather(*sent)
     codes = sorted(r.status_code for r in responses)
-    assert codes == [200] + [409] * 9
+    assert codes == [200] + [409] * 9, [(r.status_code, r.text[:80]) for r in responses]
+    assert all(
+        r.json()["type"].endswith("/invalid-transition")
+        for r in responses[1:]
+        if r.status_code == 409
+    )
     accepts = await db.fetchval(
         "SELECT count(*) FROM events WHERE stream_id = $1 AND action = 'accept'", app_id
     )
@@ -92,25 +117,34 @@ async def test_without_if_match_actions_are_judged_in_turn(
 
 @pytest.mark.smoke
 async def test_same_idempotency_key_ten_times_at_once_creates_one(
-    client: Client, auth: Tokens, db: Connection
+    served: httpx.AsyncClient, auth: Tokens, db: Connection, database_url: str
 ) -> None:
+    """The first request with a key is held at its commit (the test holds the year's counter
+    row), so it is still running when nine retries arrive: each gets 409 request-in-progress at
+    once, without waiting for it. Then the first commits, and a retry gets its answer."""
+    await served.post("/v1/applications", json=application_body(), headers=auth("exporter"))
     headers = {**auth("exporter"), "Idempotency-Key": "order-4711"}
     body = application_body(submit=True)
-    responses = await asyncio.gather(
-        *(client.post("/v1/applications", json=body, headers=headers) for _ in range(10))
-    )
-    codes = [r.status_code for r in responses]
-    assert set(codes) <= {201, 409}, codes
-    created = {r.json()["id"] for r in responses if r.status_code == 201}
-    assert len(created) == 1
-    in_progress = [r for r in responses if r.status_code == 409]
-    assert all(r.json()["type"].endswith("/request-in-progress") for r in in_progress)
-    assert await db.fetchval("SELECT count(*) FROM applications") == 1
+    async with holding(database_url, COUNTER_LOCK) as hold:
+        first = asyncio.create_task(served.post("/v1/applications", json=body, headers=headers))
+        await hold.queued(1, "the first request's commit")
+        retries = await asyncio.wait_for(
+            asyncio.gather(
+                *(served.post("/v1/applications", json=body, headers=headers) for _ in range(9))
+            ),
+            timeout=30,  # they must not wait for the first: it waits for the test
+        )
+        assert not first.done()
+    assert [r.status_code for r in retries] == [409] * 9
+    assert all(r.json()["type"].endswith("/request-in-progress") for r in retries)
+    created = await first
+    assert created.status_code == 201, created.text
+    assert await db.fetchval("SELECT count(*) FROM applications") == 2
     # Once the first has committed, a retry gets its answer back.
-    replay = await client.post("/v1/applications", json=body, headers=headers)
+    replay = await served.post("/v1/applications", json=body, headers=headers)
     assert replay.status_code == 201
     assert replay.headers["idempotency-replayed"] == "true"
-    assert replay.json()["id"] in created
+    assert replay.json()["id"] == created.json()["id"]
 
 
 async def test_idempotency_replay_returns_the_first_answer(client: Client, auth: Tokens) -> None:
@@ -156,23 +190,35 @@ async def test_idempotency_keys_are_per_organisation(client: Client, auth: Token
 
 
 async def test_references_are_gapless_under_concurrency(
-    client: Client, auth: Tokens, db: Connection
+    served: httpx.AsyncClient, auth: Tokens, db: Connection, database_url: str
 ) -> None:
+    """Thirty creations at once (batched, and one by one with Idempotency-Keys) queue behind the
+    year's counter row, which the test holds; let go, they number 1..30 with no gap and no
+    number twice, and a refused filing takes none."""
+    first = await served.post("/v1/applications", json=application_body(), headers=auth("exporter"))
+    assert first.status_code == 201
     bad = application_body(destination_country="CN")
-    await asyncio.gather(
-        *(
-            client.post(
-                "/v1/applications",
-                json=application_body() if i % 3 else bad,
-                headers=auth("exporter"),
+    async with holding(database_url, COUNTER_LOCK) as hold:
+        sent = [
+            asyncio.create_task(
+                served.post(
+                    "/v1/applications",
+                    json=application_body() if i % 3 else bad,
+                    headers={
+                        **auth("exporter"),
+                        **({"Idempotency-Key": f"k-{i}"} if i % 2 else {}),
+                    },
+                )
             )
-            for i in range(30)
-        )
-    )
+            for i in range(45)
+        ]
+        await hold.queued(2, "creations at their commit")
+    responses = await asyncio.gather(*sent)
+    assert sorted(r.status_code for r in responses) == [201] * 30 + [422] * 15
     references = sorted(
         r["reference"] for r in await db.fetch("SELECT reference FROM applications")
     )
-    assert references == [f"EL-2025-{n:06d}" for n in range(1, 21)]
+    assert references == [f"EL-2025-{n:06d}" for n in range(1, 32)]
 
 
 async def test_references_are_given_at_commit_in_commit_order(
@@ -190,21 +236,44 @@ async def test_references_are_given_at_commit_in_commit_order(
         first = await workflow.create(slow, ctx, exporter, body)
         doomed = abandoned.transaction()
         await doomed.start()
-        await workflow.create(abandoned, ctx, exporter, body)
+        # neither waits for `slow`: an open creation holds no number, nor the year's counter
+        await asyncio.wait_for(workflow.create(abandoned, ctx, exporter, body), timeout=10)
         await doomed.rollback()
 
         async def create_and_commit() -> workflow.Created:
             async with fast.transaction():
                 return await workflow.create(fast, ctx, exporter, body)
 
-        # created later, committed first, while `slow` is still open: it must not wait for it
+        # created later, committed first, while `slow` is still open
         second = await asyncio.wait_for(create_and_commit(), timeout=10)
         await opened_first.commit()
         first = await workflow.numbered(slow, first)
         second = await workflow.numbered(fast, second)
     finally:
         for conn in (slow, fast, abandoned):
-            await conn.close()
+            conn.terminate()  # at once, whatever a failed step left open
     assert second.application.reference == "EL-2025-000001"
     assert first.application.reference == "EL-2025-000002"
     assert await db.fetchval("SELECT count(*) FROM applications") == 2
+
+
+async def test_a_write_on_a_stale_version_writes_nothing(
+    client: Client, auth: Tokens, db: Connection
+) -> None:
+    """The store's compare-and-set, under the row lock's belt: a write that read version N
+    writes nothing once the row is at N + 1."""
+    created = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+    )
+    app_id = UUID(created.json()["id"])
+    read = await store.get(db, app_id, store.Visibility(org=None, officer=True))
+    assert read is not None
+    moved = await client.post(
+        f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
+    )
+    assert moved.status_code == 200
+    stale = msgspec.structs.replace(read, status=Status.WITHDRAWN, version=read.version + 1)
+    assert not await store.update(db, stale, [], expected_version=read.version)
+    now = await store.get(db, app_id, store.Visibility(org=None, officer=True))
+    assert now is not None
+    assert (now.status, now.version) == (Status.UNDER_REVIEW, read.version + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from litestar import Litestar
@@ -189,8 +190,12 @@ async def test_filters(client: Client, auth: Tokens, query: str, expected: set[s
     assert {a["contract_ref"] for a in response.json()["items"]} == expected
 
 
-async def test_sort_by_due_date(client: Client, auth: Tokens, clock: BusinessClock) -> None:
-    ids = []
+async def test_sort_by_due_date_lists_every_row_once_nulls_last(
+    client: Client, auth: Tokens, clock: BusinessClock
+) -> None:
+    """Drafts, files not yet accepted and referrals have no due date: they come after the dated
+    ones (in id order), and walking the pages two at a time meets every row exactly once."""
+    dated = []
     for _ in range(3):
         created = await draft(client, auth, submit=True)
         await client.post(
@@ -198,11 +203,54 @@ async def test_sort_by_due_date(client: Client, auth: Tokens, clock: BusinessClo
             json={"action": "accept"},
             headers=auth("officer"),
         )
-        ids.append(created["id"])
+        dated.append(created["id"])
         clock.advance(timedelta(days=1))
-    page = await client.get("/v1/applications?sort=due_at&limit=2", headers=auth("officer"))
-    rest = await client.get(
-        f"/v1/applications?sort=due_at&limit=2&cursor={page.json()['next_cursor']}",
+    undated = [(await draft(client, auth))["id"] for _ in range(2)]
+    undated += [(await draft(client, auth, submit=True))["id"] for _ in range(2)]
+    referred = dated.pop(0)
+    delayed = await client.post(
+        f"/v1/applications/{referred}/actions",
+        json={"action": "delay", "reason": "security review"},
         headers=auth("officer"),
     )
-    assert [a["id"] for a in page.json()["items"] + rest.json()["items"]] == ids
+    assert delayed.status_code == 200
+    assert delayed.json()["due_at"] is None
+    undated.append(referred)
+    seen: list[str] = []
+    url = "/v1/applications?sort=due_at&limit=2"
+    while url:  # as the exporter: drafts are its own
+        page = await client.get(url, headers=auth("exporter"))
+        assert page.status_code == 200, page.text
+        seen += [a["id"] for a in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        url = f"/v1/applications?sort=due_at&limit=2&cursor={cursor}" if cursor else ""
+    assert seen[: len(dated)] == dated
+    assert seen[len(dated) :] == sorted(undated, key=UUID)
+    assert len(seen) == len(set(seen)) == 7
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {},
+        {"contract_ref": "PO-2025-0042"},
+        {"customs_port": "Tianjin", "contract_ref": "PO-2025-0042"},
+    ],
+    ids=["empty", "same value", "same values"],
+)
+async def test_an_edit_that_changes_nothing_changes_nothing(
+    client: Client, auth: Tokens, patch: dict[str, Any]
+) -> None:
+    """No new version (so no other client's ETag goes stale), no `edit` event."""
+    created = await draft(client, auth, contract_ref="PO-2025-0042", customs_port="Tianjin")
+    path = f"/v1/applications/{created['id']}"
+    response = await client.patch(path, json=patch, headers={**auth("exporter"), "If-Match": '"1"'})
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 1
+    assert response.headers["etag"] == '"1"'
+    events = await client.get(f"{path}/events", headers=auth("exporter"))
+    assert [e["action"] for e in events.json()["items"]] == ["create"]
+    changed = await client.patch(
+        path, json={"contract_ref": "PO-9"}, headers={**auth("exporter"), "If-Match": '"1"'}
+    )
+    assert changed.json()["version"] == 2

@@ -8,15 +8,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from licenceflow.clock import BusinessClock
+from licenceflow.config import Settings
 from licenceflow.store.pool import Connection
 from licenceflow.workflow import licences as licence_workflow
 from tests.examples import line
 from tests.integration.conftest import SHANGHAI, Tokens, application_body
+from tests.integration.races import holding
 
 Client = AsyncTestClient[Litestar]
 
@@ -44,7 +47,7 @@ async def approved_licence(
 
 
 async def ship(
-    client: Client,
+    client: Client | httpx.AsyncClient,
     auth: Tokens,
     licence_id: str,
     ref: str,
@@ -178,15 +181,31 @@ async def test_bad_shipment_lines_name_the_field(
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
+LICENCE_LOCK = "SELECT 1 FROM licences WHERE id = $1 FOR UPDATE"
+
+
 @pytest.mark.smoke
 async def test_fifty_concurrent_shipments_never_overdraw(
-    client: Client, auth: Tokens, db: Connection
+    client: Client,
+    served: httpx.AsyncClient,
+    auth: Tokens,
+    db: Connection,
+    database_url: str,
+    settings: Settings,
 ) -> None:
+    """Fifty shipments queued behind the licence's row at once (the test holds it): each is
+    judged on what the one before it left, so they draw the licence down to what it holds and
+    no further, and every refusal says why (never a 412 for a request that named no version)."""
     licence = await approved_licence(client, auth)  # 1250.500 kg on line 1
     asks = [Decimal("37.125") + Decimal(i % 7) for i in range(50)]  # ~2,000 kg in all
-    responses = await asyncio.gather(
-        *(ship(client, auth, licence["id"], f"BL-{i:03}", str(kg)) for i, kg in enumerate(asks))
-    )
+    async with holding(database_url, LICENCE_LOCK, licence["id"]) as hold:
+        sent = [
+            asyncio.create_task(ship(served, auth, licence["id"], f"BL-{i:03}", str(kg)))
+            for i, kg in enumerate(asks)
+        ]
+        # as many as the server has connections; the rest wait for one of those
+        await hold.queued(min(len(sent), settings.db_pool_max), "fifty shipments")
+    responses = await asyncio.gather(*sent)
     codes = [r.status_code for r in responses]
     assert set(codes) <= {201, 409}, codes
     accepted = sum(
@@ -200,6 +219,7 @@ async def test_fifty_concurrent_shipments_never_overdraw(
     final = (await client.get(f"/v1/licences/{licence['id']}", headers=auth("exporter"))).json()
     used, remaining = (Decimal(final["lines"][0][k]) for k in ("used_kg", "remaining_kg"))
     assert accepted == used <= Decimal("1250.500")
+    assert remaining < max(asks)  # refused only once what was left could not cover an ask
     assert used + remaining == Decimal("1250.500")
     assert len(final["shipments"]) == codes.count(201)
     recorded = await db.fetchval("SELECT count(*) FROM shipments")
@@ -207,14 +227,20 @@ async def test_fifty_concurrent_shipments_never_overdraw(
 
 
 async def test_a_replayed_shipment_is_recorded_once_even_concurrently(
-    client: Client, auth: Tokens, db: Connection
+    client: Client, served: httpx.AsyncClient, auth: Tokens, db: Connection, database_url: str
 ) -> None:
+    """The same shipment sent ten times at once, queued behind the licence's row: one draws,
+    nine replay it (200), and one shipment and one event are recorded."""
     licence = await approved_licence(client, auth)
-    responses = await asyncio.gather(
-        *(ship(client, auth, licence["id"], "BL-7", "100.5") for _ in range(10))
-    )
+    async with holding(database_url, LICENCE_LOCK, licence["id"]) as hold:
+        sent = [
+            asyncio.create_task(ship(served, auth, licence["id"], "BL-7", "100.5"))
+            for _ in range(10)
+        ]
+        await hold.queued(len(sent), "ten copies of one shipment")
+    responses = await asyncio.gather(*sent)
     codes = sorted(r.status_code for r in responses)
-    assert codes == [200] * 9 + [201]
+    assert codes == [200] * 9 + [201], [(r.status_code, r.text[:80]) for r in responses]
     assert {r.json()["lines"][0]["used_kg"] for r in responses} == {"100.500"}
     assert await db.fetchval("SELECT count(*) FROM shipments") == 1
     ship_events = await db.fetchval(
@@ -255,14 +281,24 @@ async def test_lifecycle_actions_are_audited(client: Client, auth: Tokens) -> No
     ]
 
 
-async def test_stale_if_match_on_a_licence_action_is_412(client: Client, auth: Tokens) -> None:
+async def test_stale_if_match_on_a_licence_action_is_412(
+    client: Client, auth: Tokens, db: Connection
+) -> None:
     licence = await approved_licence(client, auth)
+    timeline = "SELECT action FROM events WHERE stream_id = $1 ORDER BY seq"
+    before = await db.fetch(timeline, licence["id"])
     response = await client.post(
         f"/v1/licences/{licence['id']}/actions",
         json={"action": "revoke", "reason": "x"},
         headers={**auth("officer"), "If-Match": '"9"'},
     )
     assert response.status_code == 412
+    after = await client.get(f"/v1/licences/{licence['id']}", headers=auth("officer"))
+    assert (after.json()["status"], after.json()["version"]) == (
+        licence["status"],
+        licence["version"],
+    )
+    assert await db.fetch(timeline, licence["id"]) == before
 
 
 @pytest.mark.smoke

@@ -23,12 +23,12 @@ from licenceflow.domain.access import Principal
 from licenceflow.domain.audit import Role
 from licenceflow.faults import PAUSE_AT, PAUSE_MARKER, PAUSE_SKIP
 from licenceflow.metrics import keys
-from licenceflow.metrics.projector import BATCH, events_behind
+from licenceflow.metrics.projector import BATCH, apply_batch, events_behind, read_batch
 from licenceflow.simulation import generator, scenarios
 from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context
-from tests.integration.conftest import Tokens
+from tests.integration.conftest import CALENDAR, Tokens, application_body, project_all
 from tests.polling import eventually
 
 APPLICATIONS = 2000
@@ -242,3 +242,27 @@ async def test_a_projector_killed_twice_after_reading_loses_and_doubles_nothing(
     assert code == 0, out
     rebuilt = (await client.get("/v1/metrics/backlog", headers=auth("viewer"))).json()
     assert rebuilt == backlog
+
+
+async def test_a_batch_two_projectors_read_is_applied_once(
+    client: AsyncTestClient[Litestar], auth: Tokens, db: Connection, redis: Any
+) -> None:
+    """Two projectors read the same batch from the same position (a second copy, or one that
+    stalled): the first to apply it moves the position, and the second's apply is refused
+    whole — the counts are those of one application of the batch."""
+    for _ in range(3):
+        created = await client.post(
+            "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+        )
+        assert created.status_code == 201
+    generation = await keys.current(redis)
+    position = (await redis.get(generation.position) or b"").decode()
+    batch = await read_batch(db, position)
+    assert batch
+    assert await apply_batch(redis, generation, position, batch, CALENDAR)
+    assert not await apply_batch(redis, generation, position, batch, CALENDAR)
+    await project_all(db, redis)  # whatever was not yet below the horizon
+    by_status = (await client.get("/v1/metrics/backlog", headers=auth("viewer"))).json()[
+        "by_status"
+    ]
+    assert by_status["submitted"] == sum(by_status.values()) == 3

@@ -47,7 +47,13 @@ class Scrape:
         }
 
     def __call__(self, name: str, **labels: str) -> float:
-        """One sample's value (0 when the series does not exist yet)."""
+        """One sample's value; the series must be there (a gauge missing is not a zero)."""
+        key = (name, frozenset(labels.items()))
+        assert key in self.samples, f"no sample {name}{labels} in the scrape"
+        return self.samples[key]
+
+    def before(self, name: str, **labels: str) -> float:
+        """A counter's value before what a test counts: 0 when nothing has counted it yet."""
         return self.samples.get((name, frozenset(labels.items())), 0.0)
 
     def labels(self, name: str) -> list[dict[str, str]]:
@@ -86,7 +92,7 @@ async def test_requests_are_counted_by_route_template_and_status_class(
     route = "/v1/applications/{application_id}"
 
     def added(name: str, **labels: str) -> float:
-        return after(name, method="GET", route=route, **labels) - before(
+        return after(name, method="GET", route=route, **labels) - before.before(
             name, method="GET", route=route, **labels
         )
 
@@ -247,6 +253,6 @@ async def test_serve_sums_the_request_metrics_of_every_worker_process(
         processes.stop()
     counted = "licenceflow_http_requests_total"
     labels = {"method": "GET", "route": "/health/live", "status_class": "2xx"}
-    assert after(counted, **labels) - before(counted, **labels) == sent
+    assert after(counted, **labels) - before.before(counted, **labels) == sent
     # one file of samples per worker process: both served, and both were counted
     assert len(list((tmp_path / "prometheus").glob("counter_*.db"))) == 2

@@ -19,6 +19,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -160,5 +161,21 @@ async def test_the_stack_under_load(
     )
     assert not_modified > 0, "the dashboard saw no 304"
     assert check.returncode == 0, f"metrics check:\n{check.stdout}{check.stderr}"
+    # Officers raced one another (an action that lost got 409 or 412): none decided twice.
+    conn = await asyncpg.connect(database_url)
+    try:
+        twice = await conn.fetch(
+            """SELECT stream_id, count(*) FROM events WHERE action = ANY($1::text[])
+               GROUP BY stream_id HAVING count(*) > 1""",
+            ["approve", "approve_temporary", "reject"],
+        )
+        decided = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE action = ANY($1::text[])",
+            ["approve", "approve_temporary", "reject"],
+        )
+    finally:
+        await conn.close()
+    assert decided > 0
+    assert not twice, f"decided more than once: {twice}"
     errors = {log.name: problems(log.read_text(errors="replace")) for log in logs}
     assert not any(errors.values()), f"errors in the processes' logs: {errors}"

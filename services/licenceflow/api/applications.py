@@ -125,7 +125,7 @@ class ApplicationController(Controller):
             limit=limit,
         )
         filters = cursor_filters(query)
-        after = cursors.decode(cursor, filters, tuple[datetime, UUID]) if cursor else None
+        after = cursors.decode(cursor, filters, tuple[datetime | None, UUID]) if cursor else None
         rows = await workflow.page(conn, context, principal, query, after)
         items, more = rows[:limit], len(rows) > limit
         column = SORTS[sort][0]

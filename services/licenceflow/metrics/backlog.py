@@ -13,6 +13,7 @@ from licenceflow.domain.applications import DECIDED, Status
 from licenceflow.metrics import keys
 
 WINDOW_DAYS = 30
+DESK = "g"  # the global scope: one authority's desk serves every organisation
 _generation = keys.Generation(1)  # the generation this process read last
 BUCKETS = ("pending", *sorted(s.value for s in DECIDED))
 QUEUES = ("intake", "review")
@@ -93,6 +94,9 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
         pipe.hmget(key(scope, "decided"), window)
         for queue in QUEUES:
             pipe.llen(queue)
+        # the wait is the desk's, whoever looks: every file queues behind all the others
+        pipe.zcard(key(DESK, "pending"))
+        pipe.hmget(key(DESK, "decided"), window)
         (
             current,
             as_of,
@@ -108,6 +112,8 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
             submitted,
             decided,
             *depths,
+            desk_pending,
+            desk_decided,
         ) = await pipe.execute()
         if keys.number(current) == generation.number:
             break
@@ -119,6 +125,8 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
     )
     submitted_per_day = sum(int(n or 0) for n in submitted) / WINDOW_DAYS
     decided_per_day = sum(int(n or 0) for n in decided) / WINDOW_DAYS
+    working_days = calendar.working_days_between(today - timedelta(days=WINDOW_DAYS), today)
+    desk_per_working_day = sum(int(n or 0) for n in desk_decided) / max(working_days, 1)
     approvals = totals_.get("approved", 0) + totals_.get("temporarily_approved", 0)
     judged = approvals + totals_.get("refused", 0)
     tomorrow = datetime.combine(today + timedelta(days=1), time(), tzinfo=calendar.tz)
@@ -148,8 +156,8 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
         if totals_.get("submitted")
         else None,
         approval_rate=round(approvals / judged, 4) if judged else None,
-        expected_wait_working_days=round(int(pending) / decided_per_day, 2)
-        if decided_per_day
+        expected_wait_working_days=round(int(desk_pending) / desk_per_working_day, 2)
+        if desk_per_working_day
         else None,
     )
     holds_until = tomorrow.timestamp()

@@ -266,8 +266,9 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 SORTS: dict[str, tuple[str, Literal["ASC", "DESC"]]] = {
     "-created_at": ("created_at", "DESC"),
-    "due_at": ("due_at", "ASC"),
+    "due_at": ("due_at", "ASC"),  # null until a file is accepted, or while it is referred
 }
+NULLABLE = frozenset({"due_at"})
 
 
 async def page(
@@ -276,7 +277,7 @@ async def page(
     query: ListQuery,
     *,
     now: datetime,
-    after: tuple[datetime, UUID] | None,
+    after: tuple[datetime | None, UUID] | None,
 ) -> list[Application]:
     """Up to `query.limit + 1` applications in the query's order after the keyset `after`."""
     column, direction = SORTS[query.sort]
@@ -295,9 +296,8 @@ async def page(
             f" AND due_at IS NOT NULL AND due_at + interval '1 second' <= {q.arg(now)})"
         )
         q.where(overdue if query.overdue else f"NOT {overdue}")
-    if column == "due_at":
-        q.where("due_at IS NOT NULL")
-    rows = await conn.fetch(q.sql(column, direction, after=after, limit=query.limit + 1), *q.args)
+    sql = q.sql(column, direction, after=after, limit=query.limit + 1, nullable=column in NULLABLE)
+    rows = await conn.fetch(sql, *q.args)
     return [from_row(r) for r in rows]
 
 

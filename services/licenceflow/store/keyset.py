@@ -31,14 +31,25 @@ class PageQuery:
         *,
         after: tuple[Any, UUID] | None,
         limit: int,
+        nullable: bool = False,
     ) -> str:
-        """The SELECT of up to `limit` rows after the key `after` (None: from the start)."""
+        """The SELECT of up to `limit` rows after the key `after` (None: from the start). Rows
+        whose `order_by` is null (a `nullable` column) come last, in `id` order, whatever the
+        direction: every row appears once across the pages."""
         where = list(self._where)
+        order = f"{order_by} {direction}, id {direction}"
+        if nullable:
+            order = f"{order_by} IS NULL, {order}"
         if after is not None:
             op = "<" if direction == "DESC" else ">"
-            where.append(f"({order_by}, id) {op} ({self.arg(after[0])}, {self.arg(after[1])})")
+            value, id = after
+            if value is None:  # among the nulls, which come last
+                where.append(f"{order_by} IS NULL AND id {op} {self.arg(id)}")
+            else:
+                later = f"({order_by}, id) {op} ({self.arg(value)}, {self.arg(id)})"
+                where.append(f"({order_by} IS NULL OR {later})" if nullable else later)
         return (
             f"SELECT {self._columns} FROM {self._table}"
             f" WHERE {' AND '.join(where) or 'true'}"
-            f" ORDER BY {order_by} {direction}, id {direction} LIMIT {self.arg(limit)}"
+            f" ORDER BY {order} LIMIT {self.arg(limit)}"
         )

@@ -60,19 +60,7 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
             return "skipped"
         ctx = await rt.context(conn)
         begun = ctx.clock.now()
-        rng = model.rng_for(scenario, app.reference, desk, job.trigger_seq)
-        if desk == "intake":
-            today = rt.calendar.date_of(begun)
-            controlled = any_controlled(app.filing.symbols(), today)
-            decision = model.decide_intake(scenario, app.filing, controlled=controlled, rng=rng)
-        else:
-            decision = model.decide_review(
-                scenario,
-                app.filing,
-                referred=app.referred,
-                asked_before=await _asked_before(conn, app.id),
-                rng=rng,
-            )
+        decision = await _decide(rt, conn, desk, app, job, begun)  # what the officer works on
         service_seconds: float | None = None  # measured around the officer's work
         if not job.served:
             done_at = model.business_end(scenario, begun, decision.service_days, rt.calendar)
@@ -92,6 +80,10 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
             if locked is None or await _done_already(conn, locked, desk, job):
                 return "skipped"  # a duplicate or the exporter got there first: write nothing
             ctx = await rt.context(conn)
+            # The officer acts on the file as it is now: the deadline sweep may have moved it
+            # meanwhile (an action drawn for the state read before would not be allowed, and
+            # the file would be left to no desk).
+            decision = await _decide(rt, conn, desk, locked, job, ctx.clock.now())
             officer = _officer(desk)
             accepted = desk == "review" and locked.status is Status.SUBMITTED
             if accepted:
@@ -193,6 +185,26 @@ def _officer(desk: model.Desk) -> Principal:
 def _real_seconds(business: timedelta, speed: float) -> float:
     """Real seconds for a business duration; a fixed clock (speed 0) takes no time at all."""
     return business.total_seconds() / speed if speed > 0 else 0.0
+
+
+async def _decide(
+    rt: Runtime, conn: Connection, desk: model.Desk, app: Application, job: Job, now: datetime
+) -> model.Decision:
+    """The officer's decision on `app` as it stands, drawn from the task's own seed: the same
+    file in the same state draws the same decision, before the service time and under the
+    lock alike."""
+    rng = model.rng_for(rt.scenario, app.reference, desk, job.trigger_seq)
+    if desk == "intake":
+        controlled = any_controlled(app.filing.symbols(), rt.calendar.date_of(now))
+        return model.decide_intake(rt.scenario, app.filing, controlled=controlled, rng=rng)
+    return model.decide_review(
+        rt.scenario,
+        app.filing,
+        # a file already delayed (referred, or past its deadline) cannot be referred again
+        referred=app.referred or app.status is Status.DELAYED,
+        asked_before=await _asked_before(conn, app.id),
+        rng=rng,
+    )
 
 
 async def _asked_before(conn: Connection, application_id: UUID) -> bool:

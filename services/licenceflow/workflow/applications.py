@@ -200,6 +200,8 @@ async def edit(
     filing = await _valid_filing(conn, ctx, principal, convert(merged, Filing))
     require_version(app.version, if_match)
     transition = domain.apply(app, Edit(filing=filing), actor, ctx.clock.now(), ctx.calendar)
+    if filing == app.filing:  # nothing to change: no version for others' ETags to miss
+        return app
     return await _save(conn, app, transition)
 
 
