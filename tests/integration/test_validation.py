@@ -8,6 +8,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from licenceflow.store.pool import Connection
 from tests.examples import line as example_line
 from tests.integration.conftest import Tokens, application_body
 
@@ -202,12 +203,16 @@ async def test_unknown_or_malformed_ids_are_404(client: Client, auth: Tokens) ->
     ids=["nul-end-use", "nul-name", "control-char"],
 )
 async def test_control_characters_are_refused_not_stored(
-    client: Client, auth: Tokens, overrides: dict[str, Any]
+    client: Client, auth: Tokens, db: Connection, overrides: dict[str, Any]
 ) -> None:
     response = await client.post(
         "/v1/applications", json=application_body(**overrides), headers=auth("exporter")
     )
     assert response.status_code == 422, response.text
+    assert await db.fetchval("SELECT count(*) FROM applications") == 0
+    assert await db.fetchval("SELECT count(*) FROM events") == 0
+    listed = await client.get("/v1/applications", headers=auth("exporter"))
+    assert listed.json()["items"] == []
 
 
 async def test_nul_in_query_or_reason_is_a_4xx(client: Client, auth: Tokens) -> None:
