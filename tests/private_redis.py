@@ -81,6 +81,14 @@ class PrivateRedis:
             ids.append(body[1]["application_id"])  # protocol 2: [args, kwargs, embed]
         return ids
 
+    def get(self, key: str) -> str | None:
+        client = redis.Redis(port=self.port, decode_responses=True)
+        try:
+            value: str | None = client.get(key)
+            return value
+        finally:
+            client.close()
+
     def queue_length(self, queue: str) -> int:
         client = redis.Redis(port=self.port)
         try:

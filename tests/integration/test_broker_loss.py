@@ -20,6 +20,7 @@ from licenceflow.clock import ClockAnchor, real_utc_now
 from licenceflow.config import Settings
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import Connection
+from licenceflow.workers.sweeps import EPOCH_KEY
 from tests.integration.conftest import Tokens, application_body
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis
@@ -82,7 +83,23 @@ async def test_every_application_is_decided_once_after_the_broker_comes_back_emp
                 )
                 return started > 0
 
+            async def marked() -> bool:
+                """The reconciler has put its mark in both places, and the outbox has handed
+                every task to the broker: what the loss takes from here on, only the
+                reconciler can give back (a first reconcile re-queues what is pending, and
+                rows still in the outbox when Redis goes would be published after it)."""
+                in_postgres = await db.fetchval("SELECT epoch FROM broker_epoch")
+                unpublished = await db.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                )
+                return (
+                    in_postgres is not None
+                    and private_redis.get(EPOCH_KEY) == in_postgres
+                    and unpublished == 0
+                )
+
             await eventually(at_work, "the desk deciding", logs)
+            await eventually(marked, "the reconciler's mark set and the outbox empty", logs)
             queued = private_redis.queue_length("review")
             assert queued >= 5, f"only {queued} tasks queued: nothing much to lose"
             private_redis.stop()  # whatever was queued is gone

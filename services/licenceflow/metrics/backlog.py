@@ -95,8 +95,9 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
         for queue in QUEUES:
             pipe.llen(queue)
         # the wait is the desk's, whoever looks: every file queues behind all the others
-        pipe.zcard(key(DESK, "pending"))
-        pipe.hmget(key(DESK, "decided"), window)
+        if scope != DESK:
+            pipe.zcard(key(DESK, "pending"))
+            pipe.hmget(key(DESK, "decided"), window)
         (
             current,
             as_of,
@@ -111,14 +112,14 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
             next_due,
             submitted,
             decided,
-            *depths,
-            desk_pending,
-            desk_decided,
+            *rest,
         ) = await pipe.execute()
         if keys.number(current) == generation.number:
             break
         _generation = keys.Generation(keys.number(current))
 
+    depths = rest[: len(QUEUES)]
+    desk_pending, desk_decided = rest[len(QUEUES) :] or (pending, decided)
     totals_ = _ints(totals)
     oldest_at = (
         datetime.fromtimestamp(oldest[0][1], UTC).astimezone(calendar.tz) if oldest else None
