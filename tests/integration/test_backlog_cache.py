@@ -3,18 +3,25 @@ reports, business time moving an age or a deadline, and a lost watch all show at
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import msgspec
+import pytest
+import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from licenceflow.api.app import create_app
 from licenceflow.clock import BusinessClock
+from licenceflow.config import Settings
 from licenceflow.metrics.invalidations import CLIENT_NAME
 from licenceflow.store.pool import Connection
 from tests.examples import application_body
 from tests.integration.conftest import Tokens, project_all
 from tests.polling import eventually
+from tests.private_redis import PrivateRedis
 
 Client = AsyncTestClient[Litestar]
 BACKLOG = "/v1/metrics/backlog"
@@ -48,9 +55,26 @@ async def watches(redis: Any) -> list[dict[str, Any]]:
     return [c for c in await redis.client_list() if c["name"] == CLIENT_NAME]
 
 
+@pytest.fixture
+async def alone(
+    settings: Settings, private_redis: PrivateRedis
+) -> AsyncIterator[tuple[Client, Any]]:
+    """An app on a Redis of the test's own, and a client of that Redis: the server's command
+    counts are then this test's alone (a task another test published late would otherwise
+    invalidate the body and count as a read)."""
+    app = create_app(msgspec.structs.replace(settings, redis_url=private_redis.url))
+    redis = aioredis.from_url(private_redis.url)
+    try:
+        async with AsyncTestClient(app) as client:
+            yield client, redis
+    finally:
+        await redis.aclose()
+
+
 async def test_polls_are_served_from_memory_until_a_write_changes_the_figures(
-    client: Client, auth: Tokens, db: Connection, redis: Any
+    alone: tuple[Client, Any], auth: Tokens, db: Connection
 ) -> None:
+    client, redis = alone
     await file(client, auth)
     await project_all(db, redis)
     assert await pending(client, auth) == 1

@@ -73,6 +73,23 @@ async def test_every_application_is_decided_once_after_the_broker_comes_back_emp
                 assert response.status_code == 201, response.text
                 ids.append(response.json()["id"])
 
+            async def marked() -> bool:
+                """The reconciler has put its mark in both places: a loss from here on is one
+                it can tell. (Before its first mark it re-queues whatever is pending: with the
+                filings made first, those rows could still be in the outbox when Redis goes,
+                be published after it, and leave the reconciler nothing to re-queue.)"""
+                in_postgres = await db.fetchval("SELECT epoch FROM broker_epoch")
+                return in_postgres is not None and private_redis.get(EPOCH_KEY) == in_postgres
+
+            async def handed_over() -> bool:
+                """The outbox has handed every task to the broker: only the reconciler can give
+                back what the loss takes."""
+                unpublished: int = await db.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                )
+                return unpublished == 0
+
+            await eventually(marked, "the reconciler's first mark", logs)
             # a queue builds: 20 at once for 2 officers, half a second each
             await asyncio.gather(*(file() for _ in range(20)))
 
@@ -83,23 +100,8 @@ async def test_every_application_is_decided_once_after_the_broker_comes_back_emp
                 )
                 return started > 0
 
-            async def marked() -> bool:
-                """The reconciler has put its mark in both places, and the outbox has handed
-                every task to the broker: what the loss takes from here on, only the
-                reconciler can give back (a first reconcile re-queues what is pending, and
-                rows still in the outbox when Redis goes would be published after it)."""
-                in_postgres = await db.fetchval("SELECT epoch FROM broker_epoch")
-                unpublished = await db.fetchval(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                )
-                return (
-                    in_postgres is not None
-                    and private_redis.get(EPOCH_KEY) == in_postgres
-                    and unpublished == 0
-                )
-
             await eventually(at_work, "the desk deciding", logs)
-            await eventually(marked, "the reconciler's mark set and the outbox empty", logs)
+            await eventually(handed_over, "every task handed to the broker", logs)
             queued = private_redis.queue_length("review")
             assert queued >= 5, f"only {queued} tasks queued: nothing much to lose"
             private_redis.stop()  # whatever was queued is gone
