@@ -19,7 +19,7 @@ from licenceflow.config import Settings
 from licenceflow.metrics.invalidations import CLIENT_NAME
 from licenceflow.store.pool import Connection
 from tests.examples import application_body
-from tests.integration.conftest import Tokens, project_all
+from tests.integration.conftest import Tokens, project_all, relayed
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis
 
@@ -51,6 +51,13 @@ async def file(client: Client, auth: Tokens) -> str:
     return str(created.json()["id"])
 
 
+async def served_from_memory(client: Client, auth: Tokens, redis: Any) -> bool:
+    """Whether a poll was answered without reading Redis."""
+    before = await reads(redis)
+    await pending(client, auth)
+    return await reads(redis) == before
+
+
 async def watches(redis: Any) -> list[dict[str, Any]]:
     return [c for c in await redis.client_list() if c["name"] == CLIENT_NAME]
 
@@ -76,8 +83,11 @@ async def test_polls_are_served_from_memory_until_a_write_changes_the_figures(
 ) -> None:
     client, redis = alone
     await file(client, auth)
+    await relayed(db)  # the filing's task is on its queue: that push invalidates no more
     await project_all(db, redis)
     assert await pending(client, auth) == 1
+    # the last invalidation reaches the app over Redis's notifications, a moment later
+    await eventually(lambda: served_from_memory(client, auth, redis), "the body held in memory")
     before = await reads(redis)
     for _ in range(20):
         assert await pending(client, auth) == 1
@@ -121,10 +131,8 @@ async def test_a_lost_watch_reads_redis_until_it_is_back(
     await project_all(db, redis)
     await eventually(lambda: pending_is(client, auth, 2), "the write made while the watch was lost")
 
-    async def served_from_memory() -> bool:
-        before = await reads(redis)
-        await pending(client, auth)
-        return await reads(redis) == before
-
-    await eventually(served_from_memory, "the watch coming back and the cache with it")
+    await eventually(
+        lambda: served_from_memory(client, auth, redis),
+        "the watch coming back and the cache with it",
+    )
     assert await pending(client, auth) == 2
