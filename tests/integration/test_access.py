@@ -56,7 +56,6 @@ async def test_expired_or_foreign_tokens_are_401(client: Client, settings: Setti
         assert response.status_code == 401, token
 
 
-@pytest.mark.smoke
 async def stored(db: Connection) -> list[tuple[object, ...]]:
     """Every application's state and every event: what a refused write must leave as it was."""
     apps = await db.fetch("SELECT id, status, version, filing FROM applications ORDER BY id")
@@ -64,6 +63,7 @@ async def stored(db: Connection) -> list[tuple[object, ...]]:
     return [tuple(r) for r in apps] + [tuple(r) for r in events]
 
 
+@pytest.mark.smoke
 async def test_another_orgs_exporter_sees_nothing(
     client: Client, auth: Tokens, db: Connection
 ) -> None:
