@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -64,6 +65,14 @@ class Launcher(Protocol):
         ...
 
     def start(self, *args: str) -> Running: ...
+
+
+def ended(command: Sequence[str], **options: Any) -> tuple[int, str]:
+    """`command` run to its end (at most 5 minutes): its exit code and both its streams."""
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, **options
+    )
+    return done.returncode, done.stdout + done.stderr
 
 
 def said(running: Sequence[Running]) -> str:

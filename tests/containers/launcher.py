@@ -7,6 +7,7 @@ import subprocess
 import uuid
 
 from tests.containers.conftest import output
+from tests.every_command import ended
 
 
 class Container:
@@ -62,14 +63,7 @@ class InImage:
         ]
 
     def run(self, *args: str) -> tuple[int, str]:
-        done = subprocess.run(
-            ["docker", "run", "--rm", *self.flags, self.image, *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        return done.returncode, done.stdout + done.stderr
+        return ended(["docker", "run", "--rm", *self.flags, self.image, *args])
 
     def start(self, *args: str) -> Container:
         return Container(args[0], [*self.flags, self.image, *args])

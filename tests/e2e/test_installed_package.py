@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.every_command import environment, exercise
+from tests.every_command import ended, environment, exercise
 from tests.integration.conftest import empty_database, private_redis, servers
 from tests.private_redis import PrivateRedis, free_port
 
@@ -89,16 +89,7 @@ class Installed:
         self.folder = folder
 
     def run(self, *args: str) -> tuple[int, str]:
-        done = subprocess.run(
-            [self.binary, *args],
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        return done.returncode, done.stdout + done.stderr
+        return ended([self.binary, *args], env=self.env, cwd=self.folder)
 
     def start(self, *args: str) -> Process:
         return Process(args[0], [self.binary, *args], self.env, self.folder)
