@@ -1,10 +1,13 @@
 """The review desk behaves as a c-server queue: the `mmc` scenario on real Celery workers.
 
-Poisson arrivals (lambda = 6.4/s), exponential service (mean 0.5 s), c = 4 officers
+Poisson arrivals (lambda = 3.2/s), exponential service (mean 1 s), c = 4 officers
 (utilisation 0.8), 1,000 applications, fixed seeds. From the recorded timestamps (published,
-started, finished, slot released): the arrivals and services fit their declared distributions,
-and the measured mean wait matches an exact FCFS c-server replay of the same arrivals in which
-each job holds its server from its start until its slot is released (free to start the next)."""
+started, finished, slot released): the arrivals and services fit their declared distributions;
+the measured mean wait is within 10% of an exact FCFS c-server replay of the same arrivals with
+the service times the officers drew (the queue the scenario asks for, the machinery left out),
+and matches the replay in which each job holds its server as it really did, from its start until
+its slot was free to start the next (the queue the machinery delivers). The machinery's overhead
+per job is reported apart, in its three parts."""
 
 from __future__ import annotations
 
@@ -43,9 +46,15 @@ from tests.processes import start
 from tests.reports import report
 
 JOBS = 1000
-SPEED = 1728.0  # one business day in 50 s: the scenario's rates become lambda 6.4/s, mu 2/s
+SPEED = 864.0  # one business day in 100 s: the scenario's rates become lambda 3.2/s, mu 1/s
 ALPHA = 0.001
 DEADLINE = 120.0
+# The machinery's budget: the measured mean wait at most 10% above the replay with the drawn
+# service times. At rho 0.8 a wait grows about five times as fast as the service (one job's
+# overhead of 1% of its service lengthens the queue by ~5%), so the budget holds for an overhead
+# up to ~2% of the mean service: the reason the service is 1 s here (at 0.5 s, the ~9 ms per job
+# of broker hand-over, transaction and release made it 1.14–1.17).
+BUDGET = 1.10
 
 
 def slot_holds(
@@ -76,13 +85,29 @@ async def watch_review_queue(
         await asyncio.sleep(0.1)  # the sampling interval
 
 
+def tail(log: Path) -> str:
+    return log.read_text()[-3000:]
+
+
+async def until_released(db: Connection, ids: list[str], log: Path) -> None:
+    """Poll until every one of these applications' runs has released its slot."""
+    deadline = time.monotonic() + DEADLINE
+    while await db.fetchval(
+        """SELECT count(*) FROM authority_runs
+               WHERE application_id = ANY($1::uuid[]) AND released_at IS NOT NULL""",
+        ids,
+    ) < len(ids):
+        assert time.monotonic() < deadline, tail(log)
+        await asyncio.sleep(0.1)
+
+
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """The review desk: one worker slot per officer of the scenario."""
     return start(["worker", "--queues", "review"], env, log)
 
 
 @pytest.mark.timing
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 async def test_the_review_desk_is_an_mmc_queue(
     settings: Settings, auth: Tokens, db: Connection, private_redis: PrivateRedis, tmp_path: Path
 ) -> None:
@@ -120,13 +145,17 @@ async def test_the_review_desk_is_an_mmc_queue(
             serving(api, tmp_path / "serve.log") as base,
             httpx.AsyncClient(base_url=base, timeout=30) as client,
         ):
-            for _ in range(5):  # warm-up (not measured): the worker's processes and the API
-                await client.post(
-                    "/v1/applications",
-                    json=application_body(submit=True),
-                    headers=auth("exporter"),
-                )
-            await asyncio.sleep(3)
+            warm_up = [  # not measured: the worker's processes and the API get going
+                (
+                    await client.post(
+                        "/v1/applications",
+                        json=application_body(submit=True),
+                        headers=auth("exporter"),
+                    )
+                ).json()["id"]
+                for _ in range(5)
+            ]
+            await until_released(db, warm_up, log)
             watcher = asyncio.create_task(watch_review_queue(client, auth, depths))
             rng = random.Random(scenario.seed)
             loop = asyncio.get_running_loop()
@@ -149,17 +178,7 @@ async def test_the_review_desk_is_an_mmc_queue(
                 filings.add(task)
                 task.add_done_callback(filings.discard)
             await asyncio.gather(*filings)
-            deadline = time.monotonic() + DEADLINE
-            while (
-                await db.fetchval(
-                    """SELECT count(*) FROM authority_runs
-                   WHERE application_id = ANY($1::uuid[]) AND released_at IS NOT NULL""",
-                    ids,
-                )
-                < JOBS
-            ):
-                assert time.monotonic() < deadline, log.read_text()[-3000:]
-                await asyncio.sleep(0.5)
+            await until_released(db, ids, log)
             watcher.cancel()
         runs = await db.fetch(
             """SELECT published_at, started_at, finished_at, released_at, service_seconds, slot
@@ -189,7 +208,12 @@ async def test_the_review_desk_is_an_mmc_queue(
 
     measured_wait, replay_wait = statistics.fmean(waits), statistics.fmean(replay)
     drawn_wait = statistics.fmean(drawn)
+    # the machinery's time per job on a slot beyond the drawn service, in its parts: the
+    # decision's transaction, the commit and release, and the hand-over to the next job
     overhead_ms = (statistics.fmean(holds) - statistics.fmean(services)) * 1000
+    deciding_ms = statistics.fmean(map(float.__sub__, finished, started)) * 1000
+    deciding_ms -= statistics.fmean(services) * 1000
+    releasing_ms = statistics.fmean(map(float.__sub__, released, finished)) * 1000
     assert all(s <= f <= r for s, f, r in zip(started, finished, released, strict=True))
     theory = erlang_c_wait(servers, lam, mu)
     # Little's law: jobs waiting on average = arrival rate × mean wait, over the whole run
@@ -208,7 +232,9 @@ async def test_the_review_desk_is_an_mmc_queue(
         f" times {drawn_wait * 1000:.1f} ms (ratio {measured_wait / drawn_wait:.3f}), with the"
         f" slots' holds {replay_wait * 1000:.1f} ms (ratio {measured_wait / replay_wait:.3f});"
         f" Erlang C {theory * 1000:.1f} ms;"
-        f" slot overhead per job {overhead_ms:.1f} ms; pickup by a free slot"
+        f" machinery per job on a slot {overhead_ms:.1f} ms (deciding {deciding_ms:.1f},"
+        f" commit and release {releasing_ms:.1f}, hand-over to the next job"
+        f" {overhead_ms - deciding_ms - releasing_ms:.1f}); pickup by a free slot"
         f" {statistics.fmean(pickups) * 1000:.1f} ms ({len(pickups)} jobs)\n"
         f"review queue depth from the backlog endpoint, mean of {len(sampled)} samples:"
         f" {queue_depth:.2f}; lambda x mean wait {little:.2f}"
@@ -222,7 +248,9 @@ async def test_the_review_desk_is_an_mmc_queue(
     # 1.4 ms on average), on the edge of 525
     assert abs(statistics.fmean(gaps) - 1 / lam) < mean_critical(len(gaps), 1 / lam, ALPHA)
     assert abs(statistics.fmean(services) - 1 / mu) < mean_critical(len(services), 1 / mu, ALPHA)
-    # (b) the machinery queues like an FCFS c-server system holding each slot start → release
+    # (b) the queue is the scenario's: within the machinery's budget of the drawn replay
+    assert measured_wait <= BUDGET * drawn_wait
+    # (c) and the machinery queues like an FCFS c-server system holding each slot start → release
     assert measured_wait == pytest.approx(replay_wait, rel=0.10)
     # the backlog endpoint's queue depth obeys Little's law (issue 5)
     assert len(sampled) > 500

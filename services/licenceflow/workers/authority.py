@@ -52,7 +52,7 @@ def _now() -> datetime:
 
 async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
     """One officer's turn at one application: decide, hold the slot for the service time, act."""
-    started = _now()
+    started, picked_up = _now(), time.monotonic()
     scenario = rt.scenario
     async with rt.pool.acquire() as conn:
         app = await store.get(conn, job.application_id, OFFICERS)
@@ -61,7 +61,7 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
         ctx = await rt.context(conn)
         begun = ctx.clock.now()
         decision = await _decide(rt, conn, desk, app, job, begun)  # what the officer works on
-        service_seconds: float | None = None  # measured around the officer's work
+        service_seconds: float | None = None  # measured from the pick-up to the decision
         if not job.served:
             done_at = model.business_end(scenario, begun, decision.service_days, rt.calendar)
             hold = _real_seconds(done_at - begun, ctx.clock.anchor.speed)
@@ -72,9 +72,10 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
                     await _follow_up(conn, ctx, desk, app.id, job.trigger_seq, done_at, True)
                 log.info("%s: %s parked until %s", desk, app.id, done_at.isoformat())
                 return "parked"
-            served = time.monotonic()
-            await asyncio.sleep(hold)  # the officer works on the case: the slot is held
-            service_seconds = time.monotonic() - served
+            # The officer works on the case from the moment the task picked it up (reading the
+            # file is part of the work): the slot is held for the drawn service time in all.
+            await asyncio.sleep(max(0.0, hold - (time.monotonic() - picked_up)))
+            service_seconds = time.monotonic() - picked_up
         async with conn.transaction():
             locked = await store.get(conn, app.id, OFFICERS, for_update=True)
             if locked is None or await _done_already(conn, locked, desk, job):
