@@ -61,8 +61,8 @@ MUTANTS = (
     Mutant(
         "idempotency in-progress guard",
         "store/idempotency.py",
-        '"SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))"',
-        '"SELECT hashtext($1) IS NOT NULL OR hashtext($2) IS NOT NULL"',
+        '"SELECT pg_try_advisory_xact_lock(hashtext($1 || chr(31) || $2), hashtext($3))",',
+        '"SELECT hashtext($1 || chr(31) || $2) IS NOT NULL OR hashtext($3) IS NOT NULL",',
         (f"{CONCURRENCY}::test_same_idempotency_key_ten_times_at_once_creates_one",),
     ),
     Mutant(

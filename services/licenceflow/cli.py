@@ -361,12 +361,15 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
                     "host",
                 )
             },
-            "LICENCEFLOW_DEV_MODE": "true",
         }
         children = [
             subprocess.Popen([sys.executable, "-m", "licenceflow", *command], env=env)
             for command in _children(settings, args, data)
         ]
+        # uvicorn re-raises the SIGTERM it caught once it has shut down: as SystemExit here,
+        # so that the children and the embedded servers are stopped too (the default action
+        # would end this process at once and leave them running)
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         try:
             uvicorn.run(
                 create_app(settings),
@@ -378,6 +381,10 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             _stop(children)
     return 0
+
+
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:

@@ -16,6 +16,7 @@ import msgspec
 DEV_SECRET = "licenceflow-dev-secret-do-not-deploy"
 PREFIX = "LICENCEFLOW_"
 MIN_SECRET_BYTES = 32
+COMMAND_ONLY = frozenset({"dev_mode"})  # set by a command of ours, never by the environment
 
 
 class ConfigError(Exception):
@@ -35,8 +36,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """When set, tokens must carry this `iss`, and `licenceflow token` writes it."""
     jwt_audience: str | None = None
     """When set, tokens must carry this `aud`, and `licenceflow token` writes it."""
+    metrics_token: str | None = None
+    """A token Prometheus sends (`Authorization: Bearer …`) to scrape `GET /metrics`; unset, a
+    scrape needs a bearer JWT as any other request. `/metrics` is never anonymous."""
     dev_mode: bool = False
-    """Development mode: allows the built-in JWT secret. Set by `licenceflow dev`."""
+    """Development mode: allows the built-in JWT secret. Set only by `licenceflow dev`: refused
+    in the environment (a server started with it would accept the published secret)."""
     regime_country: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")] = "CN"
     """The exporting country whose licensing regime this is (exporters must be located there)."""
     holiday_country: str = "CN"
@@ -70,6 +75,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Maximum PostgreSQL connections per worker process."""
     sweep_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     """How often the scheduler queues each sweep (licence expiry, ...), in real seconds."""
+    retention_hours: Annotated[float, msgspec.Meta(gt=0)] = 168.0
+    """Outbox rows published and authority runs finished longer ago than this (real hours) are
+    purged by the scheduler, with expired Idempotency-Key records; events are never purged."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of every process."""
     benchmark_endpoint: bool = False
@@ -78,10 +86,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if env is None else env
+        for name in COMMAND_ONLY:
+            if env.get(PREFIX + name.upper()):
+                raise ConfigError(
+                    f"{PREFIX + name.upper()} is never read from the environment: "
+                    "run `licenceflow dev` for development mode"
+                )
         raw: dict[str, Any] = {
             name: env[PREFIX + name.upper()]
             for name in cls.__struct_fields__
-            if PREFIX + name.upper() in env and env[PREFIX + name.upper()] != ""
+            if PREFIX + name.upper() in env
+            and env[PREFIX + name.upper()] != ""
+            and name not in COMMAND_ONLY
         }
         raw.update(overrides)
         try:

@@ -967,7 +967,7 @@ services:
     command: ["worker", "--queues", "review", "--prefetch", "4"]
     environment:
       - LICENCEFLOW_WORKERS=2
-      - LICENCEFLOW_DEV_MODE=maybe
+      - LICENCEFLOW_LOG_LEVEL=loud
   projector:
     build: {context: ., dockerfile: deploy/Dockerfile}
     command: ["projector"]

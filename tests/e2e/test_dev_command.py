@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.conftest import application_body
 
@@ -123,15 +124,70 @@ def test_dev_runs_the_service_end_to_end(tmp_path: Path) -> None:
         assert again.stop() == 0, again.log.read_text()
 
 
-def test_serve_refuses_the_development_secret(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({}, "LICENCEFLOW_JWT_SECRET"),
+        # dev mode from the environment made `serve` accept the published secret (issue 18)
+        ({"LICENCEFLOW_DEV_MODE": "true"}, "LICENCEFLOW_DEV_MODE"),
+        ({"LICENCEFLOW_DEV_MODE": "true", "LICENCEFLOW_JWT_SECRET": "x" * 40}, "DEV_MODE"),
+    ],
+    ids=["no-secret", "dev-mode-from-env", "dev-mode-with-a-secret"],
+)
+def test_serve_refuses_the_development_secret(extra: dict[str, str], named: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LICENCEFLOW_")}
     env["LICENCEFLOW_DATABASE_URL"] = "postgresql://nowhere/none"
     result = subprocess.run(
         [sys.executable, "-m", "licenceflow", "serve"],
-        env=env,
+        env=env | extra,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert "LICENCEFLOW_JWT_SECRET" in result.stderr
+    assert named in result.stderr
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes `pid` started (Linux's record of them)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_stops_dev_and_every_process_it_started(tmp_path: Path) -> None:
+    """`licenceflow dev` ended by SIGTERM (a service manager, `docker stop`, `kill`) used to
+    leave its workers, scheduler, projector and simulator running, and the embedded PostgreSQL
+    too: only Ctrl-C stopped them."""
+    data = tmp_path / "data"
+    server = DevServer(data, tmp_path / "dev.log")
+    children: list[int] = []
+    try:
+        server.wait_ready()
+        children = children_of(server.process.pid)
+        assert len(children) >= 4, server.log.read_text()  # desks, housekeeping, beat, projector
+        postmaster = data / "postgres" / "postmaster.pid"
+        assert postmaster.exists()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while left := [child for child in children if running(child)] or postmaster.exists():
+            assert time.monotonic() < deadline, f"still running after SIGTERM: {left}"
+            time.sleep(0.2)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+        for child in children:
+            if running(child):
+                os.kill(child, signal.SIGKILL)
+        leftover = data / "postgres" / "postmaster.pid"
+        if leftover.exists():  # the fix missing: stop the server it left behind
+            os.kill(int(leftover.read_text().split()[0]), signal.SIGTERM)
+        server._output.close()

@@ -41,6 +41,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar()
 # Monday 2 June 2025, 09:00 in Beijing: the business clock of every test unless it moves it.
 START = datetime(2025, 6, 2, 9, 0, tzinfo=SHANGHAI)
+SCRAPE_TOKEN = "prometheus-scrape-token-for-the-tests"
 # Every table a test may write, emptied after it; the clock's row is put back at START, and
 # the migrations' own record stays.
 KEPT = ("schema_migrations", "business_clock")
@@ -131,6 +132,7 @@ def settings(database_url: str, servers: harness.Servers) -> Settings:
         database_url=database_url,
         redis_url=servers.redis_url,
         jwt_secret="test-secret-" + "x" * 32,
+        metrics_token=SCRAPE_TOKEN,
         clock_speed=0,
         clock_start=START,
         db_pool_min=1,
@@ -193,11 +195,14 @@ class Tokens:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def __call__(self, role: str, *, sub: str | None = None, org: str = "acme") -> dict[str, str]:
+    def __call__(
+        self, role: str, *, sub: str | None = None, org: str | None = None
+    ) -> dict[str, str]:
+        """An officer belongs to the authority (mofcom), anyone else to acme, unless `org`."""
         token = issue_token(
             self._settings,
             sub=sub or f"{role}-1",
-            org=org,
+            org=org or ("mofcom" if role == "officer" else "acme"),
             roles=role.split("+"),
             ttl=timedelta(hours=1),
         )

@@ -38,6 +38,18 @@ async def run_task(settings: Settings, desk: authority.model.Desk, job: authorit
     return await asyncio.to_thread(turn)
 
 
+async def job_for(db: Connection, app_id: str, seq: int, task_id: str = "t-1") -> authority.Job:
+    """The task the relay would publish for the outbox row of the application's event `seq`."""
+    outbox_id = await db.fetchval(
+        """SELECT id FROM outbox
+           WHERE payload->>'application_id' = $1 AND (payload->>'event_seq')::bigint = $2""",
+        app_id,
+        seq,
+    )
+    assert outbox_id is not None
+    return authority.Job(outbox_id=outbox_id, application_id=app_id, task_id=task_id)
+
+
 async def officer_events(db: Connection, app_id: str) -> list[str]:
     rows = await db.fetch(
         "SELECT action FROM events WHERE stream_id = $1 AND actor_role = 'officer' ORDER BY seq",
@@ -82,7 +94,7 @@ async def test_a_review_decides_once_and_its_redelivery_writes_nothing(
         async with db.transaction():
             ctx = Context(clock=late, calendar=WorkingCalendar())
             assert await applications.pass_deadlines(db, ctx) == 1
-    job = authority.Job(application_id=app_id, trigger_seq=accept_seq, task_id="t-1")
+    job = await job_for(db, app_id, accept_seq)
     first = await run_task(settings, "review", job)
     assert first != "skipped"
     decided = await officer_events(db, app_id)
@@ -107,7 +119,7 @@ async def test_a_task_for_a_withdrawn_application_writes_nothing(
         f"/v1/applications/{app_id}/actions", json={"action": "withdraw"}, headers=auth("exporter")
     )
     before = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id)
-    job = authority.Job(application_id=app_id, trigger_seq=submit_seq, task_id="t-1")
+    job = await job_for(db, app_id, submit_seq)
     assert await run_task(settings, "intake", job) == "skipped"
     assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", app_id) == before
 
@@ -129,7 +141,7 @@ async def test_a_review_desk_that_accepts_and_decides_queues_no_second_review(
     submit_seq = await db.fetchval(
         "SELECT seq FROM events WHERE stream_id = $1 AND action = 'submit'", app_id
     )
-    job = authority.Job(application_id=app_id, trigger_seq=submit_seq, task_id="t-1")
+    job = await job_for(db, app_id, submit_seq)
     assert await run_task(no_intake, "review", job) != "skipped"
     assert (await officer_events(db, app_id))[0] == "accept"
     unpublished = await db.fetchval(
@@ -158,7 +170,7 @@ async def test_a_review_task_queued_before_a_referral_does_nothing(
         headers=auth("officer"),
     )
     assert referred.json()["status"] == "delayed"
-    job = authority.Job(application_id=app_id, trigger_seq=accept_seq, task_id="t-1")
+    job = await job_for(db, app_id, accept_seq)
     with caplog.at_level("INFO", logger="licenceflow.workers.authority"):
         assert await run_task(settings, "review", job) == "skipped"
     assert f"review: {app_id} was acted on after event {accept_seq}; nothing to do" in caplog.text
@@ -188,6 +200,44 @@ async def test_a_file_past_its_deadline_is_decided_not_referred_again(
     async with db.transaction():
         ctx = Context(clock=late, calendar=WorkingCalendar())
         assert await applications.pass_deadlines(db, ctx) == 1
-    job = authority.Job(application_id=app_id, trigger_seq=accept_seq, task_id="t-1")
+    job = await job_for(db, app_id, accept_seq)
     assert await run_task(settings, "review", job) == "request_info"
     assert await officer_events(db, app_id) == ["accept", "request_info"]
+
+
+@pytest.mark.parametrize("forgery", ["no-such-row", "another-application", "another-desk"])
+async def test_a_task_naming_no_work_of_its_desk_writes_nothing(
+    client: AsyncTestClient[Litestar],
+    auth: Tokens,
+    db: Connection,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    forgery: str,
+) -> None:
+    """The decision came from the message before (issue 18): a message naming the application
+    and an event decided it. Now the task names an outbox row, and the work is read from it."""
+    app_id, accept_seq = await accepted(client, auth, db)
+    other_id, other_seq = await accepted(client, auth, db)
+    job, desk = await job_for(db, app_id, accept_seq), "review"
+    if forgery == "no-such-row":
+        job = msgspec.structs.replace(job, outbox_id=2**62)
+    elif forgery == "another-application":
+        job = msgspec.structs.replace(
+            job, outbox_id=(await job_for(db, other_id, other_seq)).outbox_id
+        )
+    else:  # the acceptance asks the review desk for work, not the intake desk
+        desk = "intake"
+    with caplog.at_level("WARNING", logger="licenceflow.workers.authority"):
+        assert await run_task(settings, desk, job) == "refused"
+    assert f"task t-1 refused: no outbox row {job.outbox_id} asks this desk" in caplog.text
+    assert await officer_events(db, app_id) == ["accept"]
+    assert await db.fetchval("SELECT count(*) FROM authority_runs") == 0
+
+
+async def test_no_task_runs_while_officers_decide_over_http(
+    client: AsyncTestClient[Litestar], auth: Tokens, db: Connection, settings: Settings
+) -> None:
+    app_id, accept_seq = await accepted(client, auth, db)
+    human = msgspec.structs.replace(settings, authority="human")
+    assert await run_task(human, "review", await job_for(db, app_id, accept_seq)) == "refused"
+    assert await officer_events(db, app_id) == ["accept"]

@@ -29,7 +29,7 @@ from licenceflow.workers.celery_app import create_celery
 from licenceflow.workers.runtime import Runtime
 from licenceflow.workers.sweeps import relay_outbox
 from tests.examples import application_body, line
-from tests.integration.conftest import Tokens, project_all, relayed
+from tests.integration.conftest import SCRAPE_TOKEN, Tokens, project_all, relayed
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis, free_port
 from tests.processes import Processes
@@ -61,7 +61,8 @@ class Scrape:
 
 
 async def scrape(client: Client | httpx.AsyncClient) -> Scrape:
-    response = await client.get("/metrics")
+    """What Prometheus reads, presenting the scrape token."""
+    response = await client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     return Scrape(response.text)
@@ -223,6 +224,7 @@ async def test_serve_sums_the_request_metrics_of_every_worker_process(
         LICENCEFLOW_JWT_SECRET="a-test-secret-of-at-least-32-bytes!",
         LICENCEFLOW_PORT=str(port),
         LICENCEFLOW_WEB_WORKERS="2",
+        LICENCEFLOW_METRICS_TOKEN=SCRAPE_TOKEN,
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
     )
     log = processes.start("serve")
@@ -256,3 +258,23 @@ async def test_serve_sums_the_request_metrics_of_every_worker_process(
     assert after(counted, **labels) - before.before(counted, **labels) == sent
     # one file of samples per worker process: both served, and both were counted
     assert len(list((tmp_path / "prometheus").glob("counter_*.db"))) == 2
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer ", "Bearer not-the-scrape-token", f"Basic {SCRAPE_TOKEN}", "Bearer a.b.c"],
+    ids=["anonymous", "empty", "wrong-token", "wrong-scheme", "forged-jwt"],
+)
+async def test_metrics_are_never_anonymous(client: Client, authorization: str | None) -> None:
+    """Anonymous `GET /metrics` showed the backlog's figures to anyone (issue 18)."""
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = await client.get("/metrics", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "licenceflow_backlog" not in response.text
+
+
+async def test_any_valid_bearer_token_may_scrape(client: Client, auth: Tokens) -> None:
+    response = await client.get("/metrics", headers=auth("viewer", org="procurement"))
+    assert response.status_code == 200
+    assert "licenceflow_http_requests_total" in response.text

@@ -6,6 +6,7 @@ use it; and `filing.normalized()` (kg to 3 places, money to the currency's minor
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -18,11 +19,13 @@ from licenceflow.domain.values import convert
 from tests.examples import line
 
 Body = dict[str, Any]
+TEN_MORE = ("Nb", "Zr", "Ti", "Si", "C", "O", "N", "Mn", "Cr", "Ni")
+TODAY = date(2025, 6, 2)  # the business date the example is filed on (it ships on 2025-07-01)
 
 
 def fields_of(body: Body) -> list[str]:
     """The field paths `problems()` names for a body that converts."""
-    return [p.field for p in problems(convert(body, Filing), regime_country="CN")]
+    return [p.field for p in problems(convert(body, Filing), regime_country="CN", today=TODAY)]
 
 
 def conversion_fields(data: Any, type_: Any = Filing, at: str = "") -> list[str]:
@@ -71,6 +74,14 @@ VALID_VARIANTS: dict[str, Callable[[Body], None]] = {
     "alloy-with-constituents": set_line(0, form="alloy", contains=["Fe"]),
     "fifty-lines": lambda body: body.update(lines=[line() for _ in range(50)]),
     "no-customs-port": lambda body: body.pop("customs_port"),
+    "ship-date-five-years-ago": set_("planned_ship_date", "2020-05-29"),
+    "ship-date-five-years-ahead": set_("planned_ship_date", "2030-06-06"),
+    "quantity-just-below-10^15": set_line(0, quantity_kg="999999999999999.999"),
+    "twenty-constituents": set_line(
+        0,
+        form="magnet",
+        contains=[*("Nd", "Fe", "B", "Dy", "Tb", "Pr", "Co", "Cu", "Al", "Ga"), *TEN_MORE],
+    ),
 }
 
 
@@ -95,6 +106,20 @@ INVALID: list[tuple[str, Callable[[Body], None], str]] = [
     ("quantity-four-places", set_line(0, quantity_kg="1.0005"), "lines[0].quantity_kg"),
     ("quantity-nan", set_line(0, quantity_kg="NaN"), "lines[0].quantity_kg"),
     ("quantity-infinite", set_line(0, quantity_kg="Infinity"), "lines[0].quantity_kg"),
+    # magnitudes are checked after quantizing, and before any arithmetic could overflow
+    ("quantity-vanishing", set_line(0, quantity_kg=Decimal("1e-1000030")), "lines[0].quantity_kg"),
+    (
+        "quantity-huge-exponent",
+        set_line(0, quantity_kg=Decimal("1e1000000")),
+        "lines[0].quantity_kg",
+    ),
+    ("quantity-10^15", set_line(0, quantity_kg="1000000000000000"), "lines[0].quantity_kg"),
+    ("value-huge-exponent", set_line(0, value=Decimal("1e1000000")), "lines[0].value"),
+    ("value-vanishing-negative", set_line(0, value=Decimal("-1e-1000030")), "lines[0].value"),
+    ("ship-date-year-1", set_("planned_ship_date", "0001-01-01"), "planned_ship_date"),
+    ("ship-date-year-9999", set_("planned_ship_date", "9999-12-31"), "planned_ship_date"),
+    ("ship-date-over-5-years-ago", set_("planned_ship_date", "2020-05-28"), "planned_ship_date"),
+    ("ship-date-over-5-years-ahead", set_("planned_ship_date", "2030-06-07"), "planned_ship_date"),
     ("hs-code-five-digits", set_line(0, hs_code="28469"), "lines[0].hs_code"),
     ("hs-code-eleven-digits", set_line(0, hs_code="28469019401"), "lines[0].hs_code"),
     ("hs-code-letters", set_line(0, hs_code="2846AB"), "lines[0].hs_code"),
@@ -143,7 +168,7 @@ def test_every_problem_is_reported_in_field_order(body: Body) -> None:
 def test_a_problem_explains_itself(body: Body) -> None:
     body["lines"][0]["value"] = "1.5"
     body["lines"][0]["currency"] = "JPY"
-    [problem] = problems(convert(body, Filing), regime_country="CN")
+    [problem] = problems(convert(body, Filing), regime_country="CN", today=TODAY)
     assert problem.field == "lines[0].value"
     assert "JPY" in problem.message
 
@@ -174,6 +199,16 @@ CONVERSION: list[tuple[str, Callable[[Body], None], str]] = [
     ("no-lines", set_("lines", []), "lines"),
     ("fifty-one-lines", lambda body: body.update(lines=[line() for _ in range(51)]), "lines"),
     ("lines-an-object", set_("lines", {"element": "Dy"}), "lines"),
+    # every list and string is bounded: a hostile body cannot make the refusal huge
+    (
+        "twenty-one-constituents",
+        set_line(0, form="magnet", contains=["Nd"] * 21),
+        "lines[0].contains",
+    ),
+    ("element-too-long", set_line(0, element="Dy" * 9), "lines[0].element"),
+    ("hs-code-too-long", set_line(0, hs_code="2" * 17), "lines[0].hs_code"),
+    ("currency-too-long", set_line(0, currency="U" * 17), "lines[0].currency"),
+    ("country-too-long", set_("destination_country", "D" * 17), "destination_country"),
 ]
 
 
@@ -238,7 +273,7 @@ def test_value_is_normalized_to_the_currencys_minor_unit(
 ) -> None:
     body["lines"][0] |= {"value": value, "currency": currency}
     filing = convert(body, Filing)
-    assert problems(filing, regime_country="CN") == []
+    assert problems(filing, regime_country="CN", today=TODAY) == []
     assert str(normalized(filing).lines[0].value) == expected
 
 

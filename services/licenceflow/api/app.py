@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.application_filings = await applications_store.filings(dsn)
             opened.push_async_callback(app.state.application_filings.close)
             app.state.authenticator = Authenticator(settings)
+            app.state.scrape_token = settings.metrics_token
             app.state.cursors = Cursors(settings.jwt_secret)
             app.state.context = Context(
                 clock=BusinessClock(anchor),

@@ -10,6 +10,7 @@ resolving it cost them about a tenth of their CPU (8% of a read's)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,8 @@ from licenceflow.api.auth import Authenticator
 from licenceflow.domain.access import Principal
 from licenceflow.domain.errors import NotFound
 from licenceflow.store.pool import Connection, Pool
+
+VERSION_TAG = re.compile(r"[0-9]{1,18}")  # the versions this service writes in its ETags
 
 
 def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
@@ -71,7 +74,7 @@ def if_match(header: str | None) -> frozenset[int] | None:
     versions = set()
     for tag in header.split(","):
         tag = tag.strip().removeprefix("W/").strip('"')
-        if tag.isdigit():
+        if VERSION_TAG.fullmatch(tag):  # any other tag is none of ours: it matches nothing
             versions.add(int(tag))
     return frozenset(versions)
 

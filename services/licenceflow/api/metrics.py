@@ -42,12 +42,12 @@ async def backlog_metrics(
     scope = "g" if org is None else f"o:{org}"
     context: Context = state.context
     body, etag = await state.backlog.get(scope, context.clock.now(), context.calendar)
+    # never for a shared cache: every figure is for authenticated eyes only
     headers = {
         "ETag": etag,
-        "Cache-Control": f"{'public' if org is None else 'private'}, max-age={MAX_AGE}",
+        "Cache-Control": f"private, max-age={MAX_AGE}",
+        "Vary": "Authorization",
     }
-    if org is not None:
-        headers["Vary"] = "Authorization"
     if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
         return Response(b"", status_code=304, headers=headers)
     return Response(body, headers=headers, media_type="application/json")

@@ -6,18 +6,21 @@ processes (`serve`), prometheus-client's multiprocess mode keeps each process's 
 shared folder (`PROMETHEUS_MULTIPROC_DIR`, set by `serve`) and a scrape adds them up; a single
 process uses the default registry.
 
-The backlog, queue and pipeline gauges are read at scrape time from Redis, like the backlog
-endpoint: no SQL on this path. With Redis away they are left out and `licenceflow_redis_up` is 0.
+Never anonymous: a scrape presents the configured scrape token (`LICENCEFLOW_METRICS_TOKEN`) or
+a bearer JWT, like every other request. The backlog, queue and pipeline gauges are read at
+scrape time from Redis, like the backlog endpoint: no SQL on this path. With Redis away they are
+left out and `licenceflow_redis_up` is 0.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -34,6 +37,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from licenceflow.api.dependencies import provide_principal
 from licenceflow.metrics import backlog, telemetry
 from licenceflow.metrics.backlog import Backlog
 from licenceflow.workers.celery_app import QUEUES
@@ -221,8 +225,22 @@ def _request_registry() -> CollectorRegistry:
     return registry
 
 
+def authorize_scrape(request: Request[Any, Any, Any], state: State) -> None:
+    """`/metrics` is never anonymous: the configured scrape token, or any valid bearer JWT."""
+    scrape_token: str | None = state.scrape_token
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if (
+        scrape_token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), scrape_token.encode())
+    ):
+        return
+    provide_principal(request, state)  # NotAuthenticated (401) without a valid token
+
+
 @get("/metrics", tags=["metrics"], summary="Prometheus metrics", include_in_schema=False)
-async def prometheus_metrics(state: State) -> Response[bytes]:
+async def prometheus_metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    authorize_scrape(request, state)
     context: Context = state.context
     readings = CollectorRegistry(auto_describe=False)
     readings.register(_Readings(await _readings(state.redis, context)))

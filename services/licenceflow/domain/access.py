@@ -31,11 +31,17 @@ class Principal(Value, frozen=True, kw_only=True):
         for role in _preference(self.roles):
             if role in allowed:
                 return Actor(sub=self.sub, role=role)
-        raise Forbidden(f"none of the roles {sorted(self.roles)} may {doing}")
+        raise Forbidden(f"{_in_words(self.roles)} may not {doing}")
 
     def reach(self, actor: Actor, owner_org: str, what: str) -> None:
-        """Officers act on every organisation's resources; a member acts only on its own: for
-        another's, `NotFound`, as if it did not exist (a token may carry both kinds of role)."""
+        """Officers act on every other organisation's resources, never on their own (separation
+        of duties: `Forbidden`, whatever other roles the token holds); a member acts only on its
+        own: for another's, `NotFound`, as if it did not exist."""
+        if actor.role is Role.OFFICER and owner_org == self.org:
+            raise Forbidden(
+                f"an officer may not act on {what} of their own organisation '{self.org}'"
+                " (separation of duties)"
+            )
         if actor.role is not Role.OFFICER and owner_org != self.org:
             raise NotFound(f"no {what}")
 
@@ -46,10 +52,16 @@ class Principal(Value, frozen=True, kw_only=True):
 
     def require(self, role: Role, doing: str) -> Actor:
         if role not in self.roles:
-            raise Forbidden(f"only the role '{role}' may {doing}")
+            raise Forbidden(f"only {_in_words([role])} may {doing}, not {_in_words(self.roles)}")
         return Actor(sub=self.sub, role=role)
 
 
 def _preference(roles: Iterable[Role]) -> list[Role]:
     order = [Role.EXPORTER, Role.OFFICER, Role.VIEWER, Role.SYSTEM]
     return [r for r in order if r in roles]
+
+
+def _in_words(roles: Iterable[Role]) -> str:
+    """`an exporter`, `a viewer or an officer`: roles as a person would name them."""
+    named = [f"{'an' if r[0] in 'aeiou' else 'a'} {r}" for r in _preference(roles)]
+    return " or ".join(named) or "no role"

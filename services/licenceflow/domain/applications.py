@@ -38,6 +38,8 @@ class Status(StrEnum):
 
 PENDING = frozenset({Status.SUBMITTED, Status.UNDER_REVIEW, Status.INFO_REQUESTED, Status.DELAYED})
 DECIDED = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED, Status.REJECTED})
+# pending and owed to the authority (info_requested waits for the exporter)
+AWAITING_AUTHORITY = frozenset({Status.SUBMITTED, Status.UNDER_REVIEW, Status.DELAYED})
 FINAL = DECIDED | {Status.WITHDRAWN}
 # The statutory clock runs in these statuses (it is paused while information is requested).
 CLOCK_RUNNING = frozenset({Status.UNDER_REVIEW, Status.DELAYED})

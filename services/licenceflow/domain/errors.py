@@ -40,12 +40,19 @@ class DomainError(Exception):
         self.detail = detail
 
 
+MAX_PROBLEMS = 50  # a refusal lists at most this many fields: a hostile body cannot make it huge
+
+
 class InvalidFiling(DomainError):
     title = "Invalid request"
 
     def __init__(self, problems: list[FieldProblem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
-        self.problems = problems
+        self.problems = problems[:MAX_PROBLEMS]
+        detail = "; ".join(f"{p.field}: {p.message}" for p in self.problems[:5])
+        if len(problems) > 5:
+            detail += f" (and {len(problems) - 5} more"
+            detail += f"; the first {MAX_PROBLEMS} listed)" if len(problems) > MAX_PROBLEMS else ")"
+        super().__init__(detail)
 
 
 class NotFound(DomainError):

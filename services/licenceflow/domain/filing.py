@@ -2,12 +2,13 @@
 
 Types are checked when JSON is decoded into these structs; `problems()` then checks the rules
 that types cannot express (known countries and currencies, positive quantities with at most three
-decimals, the regime's own country as the exporter's) and names each broken rule by field path.
+decimals, the regime's own country as the exporter's, a plausible ship date) and names each broken
+rule by field path. Every part of a filing is bounded: lengths, list sizes, magnitudes, dates.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -22,12 +23,15 @@ from licenceflow.domain.errors import FieldProblem
 from licenceflow.domain.values import Value
 
 MAX_LINES = 50
+MAX_CONSTITUENTS = 20  # elements a magnet or alloy line lists: real ones name a handful
 QUANTITY_PLACES = 3
-MAX_AMOUNT = Decimal(10) ** 15  # kg or money: far beyond any shipment, well within precision
+AMOUNT_DIGITS = 15  # kg or money below 10^15: far beyond any shipment, well within precision
+SHIP_DATE_RANGE = timedelta(days=5 * 366)  # a planned ship date within five years of the filing
 
 NO_CONTROL_CHARS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # PostgreSQL text cannot hold NUL
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_CONTROL_CHARS)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_CONTROL_CHARS)]
+Code = Annotated[str, msgspec.Meta(max_length=16)]  # a symbol, country, currency or HS code
 
 
 class Form(StrEnum):
@@ -61,17 +65,17 @@ class TransportMode(StrEnum):
 
 class Party(Value, frozen=True, kw_only=True):
     name: ShortText
-    country: str
+    country: Code
 
 
 class Line(Value, frozen=True, kw_only=True):
-    element: str
+    element: Code
     form: Form
-    hs_code: str
+    hs_code: Code
     quantity_kg: Decimal
     value: Decimal
-    currency: str
-    contains: tuple[str, ...] = ()
+    currency: Code
+    contains: Annotated[tuple[Code, ...], msgspec.Meta(max_length=MAX_CONSTITUENTS)] = ()
 
 
 class Filing(Value, frozen=True, kw_only=True):
@@ -82,7 +86,7 @@ class Filing(Value, frozen=True, kw_only=True):
     end_user: Party
     end_use: Text
     end_use_category: EndUseCategory
-    destination_country: str
+    destination_country: Code
     transport_mode: TransportMode
     planned_ship_date: date
     contract_ref: ShortText
@@ -98,8 +102,8 @@ class Filing(Value, frozen=True, kw_only=True):
         return frozenset(s for s in self.symbols() if s in RARE_EARTHS)
 
 
-def problems(filing: Filing, *, regime_country: str) -> list[FieldProblem]:
-    """Every rule the filing breaks, in field order; empty when it may be filed."""
+def problems(filing: Filing, *, regime_country: str, today: date) -> list[FieldProblem]:
+    """Every rule the filing breaks, in field order; empty when it may be filed on `today`."""
     found: list[FieldProblem] = []
 
     def check(ok: bool, field: str, message: str) -> None:
@@ -124,6 +128,12 @@ def problems(filing: Filing, *, regime_country: str) -> list[FieldProblem]:
         "destination_country",
         f"an export leaves {regime_country}: the destination must be another country",
     )
+    earliest, latest = today - SHIP_DATE_RANGE, today + SHIP_DATE_RANGE
+    check(
+        earliest <= filing.planned_ship_date <= latest,
+        "planned_ship_date",
+        f"a date within five years of today: from {earliest} to {latest}",
+    )
     for index, line in enumerate(filing.lines):
         found.extend(_line_problems(line, f"lines[{index}]"))
     return found
@@ -135,8 +145,8 @@ def normalized(filing: Filing) -> Filing:
     lines = tuple(
         msgspec.structs.replace(
             line,
-            quantity_kg=line.quantity_kg.quantize(Decimal(1).scaleb(-QUANTITY_PLACES)),
-            value=line.value.quantize(Decimal(1).scaleb(-(_minor_unit(line.currency) or 0))),
+            quantity_kg=_quantized(line.quantity_kg, QUANTITY_PLACES),
+            value=_quantized(line.value, _minor_unit(line.currency) or 0),
         )
         for line in filing.lines
     )
@@ -157,18 +167,21 @@ def _line_problems(line: Line, at: str) -> list[FieldProblem]:
         "hs_code",
         "6 to 10 digits, dots optional",
     )
+    quantity = exact(line.quantity_kg, QUANTITY_PLACES)
     check(
-        has_places(line.quantity_kg, QUANTITY_PLACES) and line.quantity_kg > 0,
+        quantity is not None and quantity > 0,
         "quantity_kg",
         f"a positive number of kg below 10^15 with at most {QUANTITY_PLACES} decimal places",
     )
     places = _minor_unit(line.currency)
     check(places is not None, "currency", "not an ISO 4217 currency code with a minor unit")
     if places is not None:
+        value = exact(line.value, places)
         check(
-            has_places(line.value, places) and line.value >= 0,
+            value is not None and value >= 0,
             "value",
-            f"a non-negative amount with at most {places} decimal places for {line.currency}",
+            f"a non-negative amount below 10^15 with at most {places} decimal places"
+            f" for {line.currency}",
         )
     if line.contains:
         check(
@@ -194,9 +207,15 @@ def _minor_unit(code: str) -> int | None:
     return exponent if isinstance(exponent, int) else None
 
 
-def has_places(amount: Decimal, places: int) -> bool:
-    """A finite amount below 10^15 with at most `places` decimals (so it quantizes exactly)."""
-    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
-        return False
-    exponent = amount.normalize().as_tuple().exponent
-    return isinstance(exponent, int) and -exponent <= places
+def exact(amount: Decimal, places: int) -> Decimal | None:
+    """`amount` at `places` decimals, if it is finite, below 10^15 and exact at those places
+    (so 1e-1000030 is not a positive quantity: at 3 places it is 0.000); else None. Nothing
+    here computes with the amount before its size is known to be sane."""
+    if not amount.is_finite() or amount.adjusted() >= AMOUNT_DIGITS:
+        return None
+    quantized = _quantized(amount, places)
+    return quantized if quantized == amount else None
+
+
+def _quantized(amount: Decimal, places: int) -> Decimal:
+    return amount.quantize(Decimal(1).scaleb(-places))

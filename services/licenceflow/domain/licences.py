@@ -29,7 +29,14 @@ from licenceflow.domain.errors import (
     LicenceNotUsable,
     QuantityExceeded,
 )
-from licenceflow.domain.filing import NO_CONTROL_CHARS, QUANTITY_PLACES, Filing, Form, has_places
+from licenceflow.domain.filing import (
+    MAX_LINES,
+    NO_CONTROL_CHARS,
+    QUANTITY_PLACES,
+    Filing,
+    Form,
+    exact,
+)
 from licenceflow.domain.values import Value
 
 TEMPORARY_MONTHS = 6
@@ -100,7 +107,7 @@ class LicenceLine(Value, frozen=True, kw_only=True):
 
 
 class ShippedLine(Value, frozen=True, kw_only=True):
-    line: Annotated[int, msgspec.Meta(ge=1)]
+    line: Annotated[int, msgspec.Meta(ge=1, le=MAX_LINES)]
     quantity_kg: Decimal
 
 
@@ -112,7 +119,7 @@ class ShipmentRequest(Value, frozen=True, kw_only=True):
 
     shipment_ref: ShipmentRef
     shipped_on: date
-    lines: Annotated[tuple[ShippedLine, ...], msgspec.Meta(min_length=1, max_length=50)]
+    lines: Annotated[tuple[ShippedLine, ...], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
 
 
 class Shipment(Value, frozen=True, kw_only=True):
@@ -265,11 +272,13 @@ def drawn_lines(licence: Licence, request: ShipmentRequest) -> tuple[ShippedLine
         if shipped.line in seen:
             problems.append(FieldProblem(field=f"{at}.line", message="line listed twice"))
         seen.add(shipped.line)
-        if not (has_places(shipped.quantity_kg, QUANTITY_PLACES) and shipped.quantity_kg > 0):
+        quantity = exact(shipped.quantity_kg, QUANTITY_PLACES)
+        if quantity is None or quantity <= 0:
             problems.append(
                 FieldProblem(
                     field=f"{at}.quantity_kg",
-                    message=f"a positive number of kg with at most {QUANTITY_PLACES} decimals",
+                    message=f"a positive number of kg below 10^15 with at most {QUANTITY_PLACES}"
+                    " decimals",
                 )
             )
     if problems:

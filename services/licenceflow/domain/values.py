@@ -31,16 +31,24 @@ def convert(data: Any, type_: type[T], *, at: str = "") -> T:
 
 
 _json = msgspec.json.Decoder(float_hook=Decimal)  # JSON numbers stay exact: never floats
+MAX_DEPTH = 16  # objects and arrays within each other: every request this service reads needs 4
 
 
 def parse_json(raw: bytes) -> Any:
-    """A request body as decoded JSON; `MalformedRequest` if it is empty or not JSON."""
+    """A request body as decoded JSON; `MalformedRequest` if it is empty, not JSON, or nested
+    deeper than `MAX_DEPTH`."""
     if not raw.strip():
         raise MalformedRequest("a JSON body is required")
     try:
-        return _json.decode(raw)
+        body = _json.decode(raw)
     except msgspec.DecodeError as error:
         raise MalformedRequest(f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        body = None  # nested too deep for the decoder itself
+    else:
+        if _nested_within(body, MAX_DEPTH):
+            return body
+    raise MalformedRequest(f"the body nests objects and arrays more than {MAX_DEPTH} deep")
 
 
 def as_object(body: Any) -> dict[str, Any]:
@@ -60,3 +68,18 @@ def problem_of(error: msgspec.ValidationError, at: str = "") -> FieldProblem:
         path = f"{path}.{named['name']}"
     field = f"{at}{path}".lstrip(".") or "body"
     return FieldProblem(field=field, message=message)
+
+
+def _nested_within(value: Any, limit: int) -> bool:
+    """Whether no object or array in `value` lies more than `limit` containers deep."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        if not level:
+            return True
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+    return not level

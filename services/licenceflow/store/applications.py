@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from licenceflow.domain.applications import Application, Decision, Status
+from licenceflow.domain.applications import AWAITING_AUTHORITY, Application, Decision, Status
 from licenceflow.domain.filing import Filing
 from licenceflow.store import events
 from licenceflow.store.batched import Batched, lost
@@ -326,12 +326,19 @@ async def lock_waiting(conn: Connection, today: date, *, limit: int) -> list[App
     return [from_row(r) for r in rows]
 
 
-async def pending_ids(conn: Connection, *, limit: int) -> list[tuple[UUID, Status, bool]]:
-    """Applications an authority desk still has to act on: (id, status, referred)."""
+async def pending_ids(
+    conn: Connection, *, after: tuple[datetime, UUID] | None, limit: int
+) -> list[tuple[UUID, Status, datetime]]:
+    """Applications an authority desk still has to act on, oldest submission first, after the
+    keyset `after` (submitted_at, id): (id, status, submitted_at)."""
     rows = await conn.fetch(
-        """SELECT id, status, referred FROM applications
-           WHERE status IN ('submitted', 'under_review', 'delayed')
-           ORDER BY submitted_at LIMIT $1""",
+        """SELECT id, status, submitted_at FROM applications
+           WHERE status = ANY($1::text[])
+             AND ($2::timestamptz IS NULL OR (submitted_at, id) > ($2, $3::uuid))
+           ORDER BY submitted_at, id LIMIT $4""",
+        [status.value for status in AWAITING_AUTHORITY],
+        after[0] if after else None,
+        after[1] if after else None,
         limit,
     )
-    return [(r["id"], Status(r["status"]), r["referred"]) for r in rows]
+    return [(r["id"], Status(r["status"]), r["submitted_at"]) for r in rows]

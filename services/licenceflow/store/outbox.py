@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -60,6 +60,14 @@ async def claim_due(
     return [Row(id=r["id"], topic=r["topic"], payload=_payload.decode(r["payload"])) for r in rows]
 
 
+async def get(conn: Connection, id: int) -> Row | None:
+    """One row, published or not (None: no such row, or purged)."""
+    row = await conn.fetchrow("SELECT id, topic, payload FROM outbox WHERE id = $1", id)
+    if row is None:
+        return None
+    return Row(id=row["id"], topic=row["topic"], payload=_payload.decode(row["payload"]))
+
+
 async def commit_without_flush(conn: Connection) -> None:
     """The caller's transaction commits without waiting for its WAL flush: a crash right after
     may lose it. For the relay's markings only: see `workers.relay.relay_due`."""
@@ -105,3 +113,18 @@ async def backlog(conn: Connection, now: datetime) -> tuple[int, datetime | None
     )
     assert row is not None
     return int(row["pending"]), row["oldest"]
+
+
+async def purge_published(conn: Connection, *, older_than: timedelta, limit: int) -> int:
+    """Delete up to `limit` rows published (or settled) more than `older_than` ago: the events
+    they followed are the audit trail, these were only the hand-over."""
+    deleted: int = await conn.fetchval(
+        """WITH gone AS (
+             DELETE FROM outbox WHERE id IN (
+               SELECT id FROM outbox WHERE published_at < now() - $1::interval LIMIT $2)
+             RETURNING 1)
+           SELECT count(*) FROM gone""",
+        older_than,
+        limit,
+    )
+    return deleted

@@ -1,8 +1,13 @@
 """The simulated licensing authority: intake and review desks as Celery queues.
 
-A task carries an application id only. It reloads the application; if it is not in a status the
-desk works on, the task is acknowledged, logged, and writes nothing (a redelivery, a duplicate,
-or a case the exporter withdrew). Otherwise the officer draws a decision and a service time from
+A task carries the id of the outbox row that asked for the desk's work, and nothing it acts on:
+the work (the application, the event that asked, whether the service time was spent) is read
+back from that row in PostgreSQL. A message naming no row, a row for another desk or another
+application, or any task while officers decide over HTTP (`LICENCEFLOW_AUTHORITY=human`) is
+refused and writes nothing: whoever can write to the broker cannot make the authority decide.
+The task then reloads the application; if it is not in a status the desk works on, the task is
+acknowledged, logged, and writes nothing (a redelivery, a duplicate, or a case the exporter
+withdrew). Otherwise the officer draws a decision and a service time from
 the scenario, holds the worker slot for that time on the business clock, and acts through the
 same workflow functions as the API, conditional on the version it started from. The decision,
 its event and outbox row, and the measured run commit together."""
@@ -15,7 +20,7 @@ import os
 import socket
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -29,9 +34,10 @@ from licenceflow.domain.elements import any_controlled
 from licenceflow.faults import pause_point
 from licenceflow.simulation import model
 from licenceflow.store import applications as store
-from licenceflow.store import outbox
+from licenceflow.store import authority_runs, outbox
 from licenceflow.store.applications import Visibility
 from licenceflow.store.pool import Connection
+from licenceflow.workers.relay import route
 from licenceflow.workers.runtime import Runtime, runtime
 from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context
@@ -50,11 +56,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
+async def work(rt: Runtime, desk: model.Desk, message: Job) -> str:
     """One officer's turn at one application: decide, hold the slot for the service time, act."""
     started, picked_up = _now(), time.monotonic()
     scenario = rt.scenario
     async with rt.pool.acquire() as conn:
+        job = await _owed(rt, conn, desk, message)
+        if job is None:
+            return "refused"
         app = await store.get(conn, job.application_id, OFFICERS)
         if app is None or await _done_already(conn, app, desk, job):
             return "skipped"
@@ -101,20 +110,20 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
                 await _follow_up(
                     conn, ctx, "review", app.id, await _last_seq(conn, app.id), later, False
                 )
-            await conn.execute(
-                """INSERT INTO authority_runs (application_id, desk, task_id, worker, slot,
-                       outcome, published_at, started_at, finished_at, service_seconds)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-                app.id,
-                desk,
-                job.task_id,
-                officer.sub,
-                f"{socket.gethostname()}:{os.getpid()}",
-                decision.action,
-                job.published_at,
-                started,
-                _now(),
-                service_seconds,
+            await authority_runs.record(
+                conn,
+                authority_runs.Run(
+                    application_id=app.id,
+                    desk=desk,
+                    task_id=message.task_id,
+                    worker=socket.gethostname(),
+                    slot=f"{socket.gethostname()}:{os.getpid()}",
+                    outcome=decision.action,
+                    published_at=message.published_at,
+                    started_at=started,
+                    finished_at=_now(),
+                    service_seconds=service_seconds,
+                ),
             )
     await rt.relay_after_commit()
     pause_point("after-commit")
@@ -123,17 +132,51 @@ async def work(rt: Runtime, desk: model.Desk, job: Job) -> str:
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):
-    """What a task carries: the application, the event that asked for this desk's work (a task
-    is void once an officer acted after it), and whether the service time was already spent."""
+    """What a task carries: the outbox row that asked for this desk's work, the application it
+    names (checked against the row), and when the relay published it (for the measurements)."""
+
+    outbox_id: int
+    application_id: UUID
+    task_id: str
+    published_at: datetime | None = None
+
+
+class Owed(NamedTuple):
+    """The work PostgreSQL holds for a task: the application, the event that asked for this
+    desk's work (a task is void once an officer acted after it), and whether the service time
+    was already spent."""
 
     application_id: UUID
     trigger_seq: int
-    task_id: str
-    published_at: datetime | None = None
-    served: bool = False
+    served: bool
 
 
-async def _done_already(conn: Connection, app: Application, desk: model.Desk, job: Job) -> bool:
+async def _owed(rt: Runtime, conn: Connection, desk: model.Desk, job: Job) -> Owed | None:
+    """The work `job` claims, if PostgreSQL holds it for this desk; None (logged) if not."""
+    if rt.settings.authority != "simulated":
+        log.warning("%s: task %s refused: officers decide over HTTP", desk, job.task_id)
+        return None
+    row = await outbox.get(conn, job.outbox_id)
+    has_intake = rt.scenario.intake is not None
+    target = None if row is None else route(row.topic, simulated=True, has_intake=has_intake)
+    if (
+        row is None
+        or target is None
+        or target.queue != desk
+        or row.payload.get("application_id") != str(job.application_id)
+    ):
+        log.warning(
+            "%s: task %s refused: no outbox row %d asks this desk to work on %s",
+            desk,
+            job.task_id,
+            job.outbox_id,
+            job.application_id,
+        )
+        return None
+    return Owed(job.application_id, row.payload["event_seq"], row.payload.get("served", False))
+
+
+async def _done_already(conn: Connection, app: Application, desk: model.Desk, job: Owed) -> bool:
     """Whether this task is void: the application left the desk's statuses, or an officer acted
     on it after the event that queued the task (this task ran already, or a duplicate did)."""
     if app.status not in WORKS_ON[desk]:
@@ -176,8 +219,10 @@ async def _last_seq(conn: Connection, application_id: UUID) -> int:
 
 
 def _officer(desk: model.Desk) -> Principal:
+    """The desk's officer as the timeline shows it to exporters: the desk, not the machine (the
+    worker's host and process are in `authority_runs`, for operators)."""
     return Principal(
-        sub=f"desk:{desk}:{socket.gethostname()}",
+        sub=f"desk:{desk}",
         org="authority",
         roles=frozenset({Role.OFFICER}),
     )
@@ -189,7 +234,7 @@ def _real_seconds(business: timedelta, speed: float) -> float:
 
 
 async def _decide(
-    rt: Runtime, conn: Connection, desk: model.Desk, app: Application, job: Job, now: datetime
+    rt: Runtime, conn: Connection, desk: model.Desk, app: Application, job: Owed, now: datetime
 ) -> model.Decision:
     """The officer's decision on `app` as it stands, drawn from the task's own seed: the same
     file in the same state draws the same decision, before the service time and under the
@@ -227,18 +272,23 @@ def _body(decision: model.Decision) -> dict[str, Any]:
     return body
 
 
-def _job(task: Task[Any, Any], kwargs: dict[str, Any]) -> Job:
-    return msgspec.convert(kwargs | {"task_id": str(task.request.id)}, Job, strict=False)
+def _run(task: Task[Any, Any], desk: model.Desk, kwargs: dict[str, Any]) -> str:
+    try:
+        job = msgspec.convert(kwargs | {"task_id": str(task.request.id)}, Job, strict=False)
+    except msgspec.ValidationError as error:
+        log.warning("%s: task %s refused: %s", desk, task.request.id, error)
+        return "refused"
+    return runtime().run(work(runtime(), desk, job))
 
 
 @shared_task(bind=True, name="licenceflow.authority.intake")
 def intake(self: Task[Any, Any], /, **kwargs: Any) -> str:
-    return runtime().run(work(runtime(), "intake", _job(self, kwargs)))
+    return _run(self, "intake", kwargs)
 
 
 @shared_task(bind=True, name="licenceflow.authority.review")
 def review(self: Task[Any, Any], /, **kwargs: Any) -> str:
-    return runtime().run(work(runtime(), "review", _job(self, kwargs)))
+    return _run(self, "review", kwargs)
 
 
 @task_postrun.connect
@@ -249,8 +299,9 @@ def _slot_released(
     if task is None or not task.name.startswith("licenceflow.authority."):
         return
     rt = runtime()
-    rt.run(
-        rt.pool.execute(
-            "UPDATE authority_runs SET released_at = $2 WHERE task_id = $1", task_id, _now()
-        )
-    )
+
+    async def release() -> None:
+        async with rt.pool.acquire() as conn:
+            await authority_runs.release(conn, task_id or "", _now())
+
+    rt.run(release())

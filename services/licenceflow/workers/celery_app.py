@@ -16,7 +16,7 @@ HOUSEKEEPING = "housekeeping"
 QUEUES = ("intake", "review", HOUSEKEEPING)
 
 
-SWEEPS = ("relay_outbox", "deadlines", "expire_licences", "reconcile")
+SWEEPS = ("relay_outbox", "deadlines", "expire_licences", "reconcile", "purge")
 
 
 def broker_url(redis_url: str) -> str:

@@ -109,11 +109,9 @@ async def relay_due(
         for row in rows:
             target = route(row.topic, simulated=simulated, has_intake=has_intake)
             if target is not None:
-                kwargs = {
-                    "application_id": row.payload["application_id"],
-                    "trigger_seq": row.payload["event_seq"],
-                    "served": row.payload.get("served", False),
-                }
+                # the row names the work; the desk reads it back from PostgreSQL (the message
+                # decides nothing: a forged one names no row, or another application's)
+                kwargs = {"outbox_id": row.id, "application_id": row.payload["application_id"]}
                 try:
                     await asyncio.wait_for(
                         asyncio.get_running_loop().run_in_executor(

@@ -11,13 +11,15 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from uuid import UUID
 
 from celery import current_app, shared_task
 
 from licenceflow.domain.applications import Status
 from licenceflow.metrics import telemetry
 from licenceflow.store import applications as applications_store
-from licenceflow.store import outbox
+from licenceflow.store import authority_runs, idempotency, outbox
 from licenceflow.store.pool import Connection
 from licenceflow.workers import relay
 from licenceflow.workers.runtime import Runtime, runtime
@@ -28,7 +30,8 @@ log = logging.getLogger(__name__)
 
 Step = Callable[[Connection, Context], Awaitable[int]]
 EPOCH_KEY = "licenceflow:broker-epoch"
-RECONCILE_LIMIT = 10_000
+RECONCILE_BATCH = 1_000  # applications read at a time
+PURGE_BATCH = 1_000  # rows deleted per transaction: short locks, bounded WAL per commit
 
 
 async def _claim(conn: Connection, sweep: str) -> bool:
@@ -66,6 +69,27 @@ async def deadlines(rt: Runtime) -> int:
     passed = await sweep(rt, "deadlines", applications.pass_deadlines, batch)
     lapsed = await sweep(rt, "lapses", applications.lapse_requests, batch)
     return passed + lapsed
+
+
+async def purge(rt: Runtime) -> int:
+    """Retention: expired Idempotency-Key records, outbox rows published and authority runs
+    finished more than `retention_hours` ago, in bounded batches. Events are never purged:
+    they are the audit trail."""
+    age = timedelta(hours=rt.settings.retention_hours)
+
+    async def keys(conn: Connection, _: Context) -> int:
+        return await idempotency.purge_expired(conn, limit=PURGE_BATCH)
+
+    async def published(conn: Connection, _: Context) -> int:
+        return await outbox.purge_published(conn, older_than=age, limit=PURGE_BATCH)
+
+    async def runs(conn: Connection, _: Context) -> int:
+        return await authority_runs.purge_finished(conn, older_than=age, limit=PURGE_BATCH)
+
+    total = 0
+    for name, step in (("purge_keys", keys), ("purge_outbox", published), ("purge_runs", runs)):
+        total += await sweep(rt, name, step, PURGE_BATCH)
+    return total
 
 
 async def relay_outbox(rt: Runtime) -> int:
@@ -117,26 +141,33 @@ async def reconcile(rt: Runtime) -> int:
         )
         # Lost, or never marked (the first reconcile may itself come after a loss): re-queue.
         # On a first start with intact queues this duplicates tasks, which decide once.
-        requeued = await _requeue_pending(conn, await rt.context(conn))
+        requeued = await requeue_pending(conn, await rt.context(conn))
     await rt.redis.set(EPOCH_KEY, epoch)
     if requeued:
         log.warning("sweep reconcile: the broker lost its queues; %d tasks re-queued", requeued)
     return requeued
 
 
-async def _requeue_pending(conn: Connection, ctx: Context) -> int:
-    pending = await applications_store.pending_ids(conn, limit=RECONCILE_LIMIT)
-    waiting = await outbox.pending_for(conn, [str(id) for id, _, _ in pending])
+async def requeue_pending(conn: Connection, ctx: Context, *, batch: int = RECONCILE_BATCH) -> int:
+    """A fresh task for every application a desk still owes, with no follow-up waiting in the
+    outbox: all of them, read `batch` at a time (oldest submission first)."""
     requeued = 0
-    for id, status, _ in pending:
-        if str(id) in waiting:
-            continue
-        topic = "authority.intake" if status is Status.SUBMITTED else "authority.review"
-        seq = await conn.fetchval("SELECT max(seq) FROM events WHERE stream_id = $1", id)
-        await outbox.add(
-            conn, topic, {"application_id": str(id), "event_seq": seq}, created_at=ctx.clock.now()
-        )
-        requeued += 1
+    after: tuple[datetime, UUID] | None = None
+    while pending := await applications_store.pending_ids(conn, after=after, limit=batch):
+        waiting = await outbox.pending_for(conn, [str(id) for id, _, _ in pending])
+        for id, status, _ in pending:
+            if str(id) in waiting:
+                continue
+            topic = "authority.intake" if status is Status.SUBMITTED else "authority.review"
+            seq = await conn.fetchval("SELECT max(seq) FROM events WHERE stream_id = $1", id)
+            await outbox.add(
+                conn,
+                topic,
+                {"application_id": str(id), "event_seq": seq},
+                created_at=ctx.clock.now(),
+            )
+            requeued += 1
+        after = (pending[-1][2], pending[-1][0])
     return requeued
 
 
@@ -153,6 +184,11 @@ def deadlines_task() -> int:
 @shared_task(name="licenceflow.sweep.relay_outbox")
 def relay_outbox_task() -> int:
     return runtime().run(relay_outbox(runtime()))
+
+
+@shared_task(name="licenceflow.sweep.purge")
+def purge_task() -> int:
+    return runtime().run(purge(runtime()))
 
 
 @shared_task(name="licenceflow.sweep.reconcile")

@@ -82,20 +82,21 @@ async def create(
         return Created(app, replayed=False)
 
     request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).digest()
+    owner = idempotency.Owner(principal.org, principal.sub)
     async with conn.transaction():
-        if not await idempotency.try_claim(conn, principal.org, idempotency_key):
+        if not await idempotency.try_claim(conn, owner, idempotency_key):
             raise RequestInProgress("a request with this Idempotency-Key is still running")
-        earlier = await idempotency.find(conn, principal.org, idempotency_key)
-        if earlier is not None and earlier.created_at > now - ctx.idempotency_ttl:
+        earlier = await idempotency.find(conn, owner, idempotency_key)
+        if earlier is not None and not earlier.expired:
             if earlier.request_hash != request_hash:
                 raise IdempotencyKeyReused("this Idempotency-Key came with another body")
             return Created(_snapshot.decode(earlier.response), replayed=True)
         if earlier is not None:
-            await idempotency.forget(conn, principal.org, idempotency_key)
+            await idempotency.forget(conn, owner, idempotency_key)
         app = await _file(conn, ctx, principal.org, actor, filing, now=now, submit=submit)
         await idempotency.remember(
             conn,
-            principal.org,
+            owner,
             idempotency_key,
             request_hash=request_hash,
             application_id=app.id,
@@ -246,7 +247,8 @@ def _entry(transition: domain.Transition) -> events.Entry:
 async def _valid_filing(
     conn: Connection, ctx: Context, principal: Principal, filing: Filing
 ) -> Filing:
-    if found := filings.problems(filing, regime_country=ctx.regime_country):
+    today = ctx.calendar.date_of(ctx.clock.now())
+    if found := filings.problems(filing, regime_country=ctx.regime_country, today=today):
         raise InvalidFiling(found)
     if filing.renews_licence_id is not None:
         await licences.check_renewable(conn, principal, filing.renews_licence_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from licenceflow.clock import BusinessClock, WorkingCalendar
 
@@ -13,4 +12,3 @@ class Context:
     clock: BusinessClock
     calendar: WorkingCalendar
     regime_country: str = "CN"
-    idempotency_ttl: timedelta = timedelta(hours=24)

@@ -1,0 +1,56 @@
+"""Request bytes and headers the API reads before any connection: bounded, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from licenceflow.api.dependencies import if_match
+from licenceflow.domain.errors import MalformedRequest
+from licenceflow.domain.values import MAX_DEPTH, parse_json
+
+
+def nested(depth: int) -> bytes:
+    return b'{"a": ' * (depth - 1) + b"[1]" + b"}" * (depth - 1)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 5000 + b"]" * 5000, b"[" * 100_000, nested(MAX_DEPTH + 1), b'{"lines": ' * 17 + b"1"],
+    ids=["5000-arrays", "100000-open", "one-too-deep", "objects-unclosed"],
+)
+def test_deep_nesting_is_a_malformed_request(raw: bytes) -> None:
+    with pytest.raises(MalformedRequest):
+        parse_json(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(nested(MAX_DEPTH), None), (b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, None), (b"7", 7)],
+    ids=["objects-at-the-limit", "arrays-at-the-limit", "a-scalar"],
+)
+def test_nesting_up_to_the_limit_is_read(raw: bytes, expected: Any) -> None:
+    body = parse_json(raw)
+    assert expected is None or body == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "versions"),
+    [
+        ('"3"', {3}),
+        ('W/"3", "4"', {3, 4}),
+        ('"²"', set()),  # a superscript two is a digit to Python, not a version
+        ('"٣"', set()),  # an Arabic-Indic three
+        ('"' + "9" * 5000 + '"', set()),  # longer than int() reads, and than any version
+        ('"-1"', set()),
+        ('"1_000"', set()),
+    ],
+)
+def test_if_match_reads_only_versions_this_service_writes(header: str, versions: set[int]) -> None:
+    assert if_match(header) == frozenset(versions)
+
+
+def test_if_match_star_or_absent_accepts_any_version() -> None:
+    assert if_match("*") is None
+    assert if_match(None) is None
