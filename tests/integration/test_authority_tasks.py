@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -21,7 +22,9 @@ from licenceflow.workers.runtime import Runtime
 from licenceflow.workflow import applications
 from licenceflow.workflow.context import Context
 from tests.integration.conftest import SHANGHAI, Tokens, application_body
+from tests.polling import eventually
 from tests.private_redis import PrivateRedis
+from tests.processes import Processes
 
 
 async def run_task(settings: Settings, desk: authority.model.Desk, job: authority.Job) -> str:
@@ -241,3 +244,49 @@ async def test_no_task_runs_while_officers_decide_over_http(
     human = msgspec.structs.replace(settings, authority="human")
     assert await run_task(human, "review", await job_for(db, app_id, accept_seq)) == "refused"
     assert await officer_events(db, app_id) == ["accept"]
+
+
+async def test_forged_messages_pushed_onto_the_queues_decide_nothing(
+    client: AsyncTestClient[Litestar],
+    auth: Tokens,
+    db: Connection,
+    settings: Settings,
+    private_redis: PrivateRedis,
+    tmp_path: Path,
+) -> None:
+    """Anyone who can write to the broker pushes tasks for a real file straight onto the
+    queues, as the relay would, with every field a desk once trusted: a real worker refuses
+    each one, and the file stays where it was."""
+    app_id, accept_seq = await accepted(client, auth, db)
+    celery = create_celery(msgspec.structs.replace(settings, redis_url=private_redis.url))
+    forgeries = [
+        ("review", {"application_id": app_id, "trigger_seq": accept_seq, "served": True}),
+        ("review", {"application_id": app_id, "outbox_id": 2**62}),
+        (
+            "intake",
+            {
+                "application_id": app_id,
+                "outbox_id": (await job_for(db, app_id, accept_seq)).outbox_id,
+            },
+        ),
+    ]
+    for queue, kwargs in forgeries:
+        celery.send_task(
+            f"licenceflow.authority.{queue}", kwargs=kwargs, exchange="", routing_key=queue
+        )
+    processes = Processes(msgspec.structs.replace(settings, redis_url=private_redis.url), tmp_path)
+    log = processes.start("worker", "--queues", "intake,review", "--concurrency", "1")
+    try:
+
+        def refusals() -> int:
+            return tail(log).count(" refused")
+
+        await eventually(lambda: refusals() == len(forgeries), "three refusals", [log])
+    finally:
+        processes.stop()
+    assert await officer_events(db, app_id) == ["accept"]
+    assert await db.fetchval("SELECT count(*) FROM authority_runs") == 0
+
+
+def tail(log: Path) -> str:
+    return log.read_text() if log.exists() else ""
