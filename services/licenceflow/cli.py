@@ -131,7 +131,7 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     import httpx
 
-    from licenceflow.api.auth import issue_token
+    from licenceflow.api.auth import ExporterTokens
     from licenceflow.clock import WorkingCalendar
     from licenceflow.simulation import scenarios
     from licenceflow.simulation.exporters import ORGS, Exporters
@@ -141,12 +141,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{name}: {' '.join(scenarios.load(name).description.split())}")
         return 0
     scenario = scenarios.load(args.scenario or settings.scenario)
-    tokens = {
-        org: issue_token(
-            settings, sub=f"{org}-compliance", org=org, roles=["exporter"], ttl=timedelta(days=30)
-        )
-        for org in ORGS
-    }
+    tokens = ExporterTokens(settings, ORGS)
     exporters = Exporters(
         base_url=args.base_url,
         scenario=scenario,
@@ -233,11 +228,13 @@ def cmd_metrics(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     from licenceflow.api.auth import issue_token
 
-    print(
-        issue_token(
+    try:
+        token = issue_token(
             settings, sub=args.sub, org=args.org, roles=args.role, ttl=timedelta(seconds=args.ttl)
         )
-    )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    print(token)
     return 0
 
 

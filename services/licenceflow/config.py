@@ -36,6 +36,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """When set, tokens must carry this `iss`, and `licenceflow token` writes it."""
     jwt_audience: str | None = None
     """When set, tokens must carry this `aud`, and `licenceflow token` writes it."""
+    jwt_key_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "primary"
+    """The `kid` naming LICENCEFLOW_JWT_SECRET: `licenceflow token` writes it, and a token
+    without `kid` names this secret too."""
+    jwt_previous_secrets: str | None = None
+    """Earlier secrets still accepted until their tokens expire, `kid=secret,kid=secret`: to
+    rotate, move the secret here under its key id, then set a new secret and key id."""
+    jwt_jwks_file: str | None = None
+    """A JWKS file of public keys (RS256, ES256 or EdDSA, each with `kid` and `alg`) whose
+    tokens are accepted too: an identity provider's."""
+    jwt_leeway_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 30.0
+    """Clock skew forgiven on a token's `exp`, `nbf` and `iat`."""
+    jwt_max_lifetime_hours: Annotated[float, msgspec.Meta(gt=0)] = 24.0
+    """The longest a token may live, `iat` to `exp`: longer ones are refused, and
+    `licenceflow token` issues none."""
     metrics_token: str | None = None
     """A token Prometheus sends (`Authorization: Bearer …`) to scrape `GET /metrics`; unset, a
     scrape needs a bearer JWT as any other request. `/metrics` is never anonymous."""
@@ -116,6 +130,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(
                 f"LICENCEFLOW_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 3.2)"
             )
+        for pair in filter(None, (self.jwt_previous_secrets or "").split(",")):
+            if len(pair.partition("=")[2].encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f"every secret of LICENCEFLOW_JWT_PREVIOUS_SECRETS must be at least"
+                    f" {MIN_SECRET_BYTES} bytes"
+                )
         if not self.database_url:
             raise ConfigError("LICENCEFLOW_DATABASE_URL is required (or run `licenceflow dev`)")
 

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     settings.check_deployable()
     assert settings.database_url is not None
+    authenticator = Authenticator(settings)  # a bad key set is refused before serving
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             opened.push_async_callback(app.state.application_reads.close)
             app.state.application_filings = await applications_store.filings(dsn)
             opened.push_async_callback(app.state.application_filings.close)
-            app.state.authenticator = Authenticator(settings)
+            app.state.authenticator = authenticator
             app.state.scrape_token = settings.metrics_token
             app.state.cursors = Cursors(settings.jwt_secret)
             app.state.context = Context(

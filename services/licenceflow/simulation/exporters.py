@@ -9,6 +9,7 @@ import logging
 import random
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,7 +44,7 @@ class Exporters:
 
     base_url: str
     scenario: Scenario
-    tokens: dict[str, str]  # org → exporter token
+    tokens: Mapping[str, str]  # org → exporter token
     calendar: WorkingCalendar
     seed: int
     filed: dict[str, str] = field(default_factory=dict)  # application id → org
