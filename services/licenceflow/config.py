@@ -71,6 +71,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     db_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 5
     """Maximum PostgreSQL connections per server process (its batched reads and filings take
     three more)."""
+    db_acquire_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """How long a request waits for a pooled PostgreSQL connection before a 503 (Retry-After)."""
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 256
+    """Requests one server process works on at once; beyond, a fast 503 (Retry-After)."""
+    body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    """How long a request's body may take to arrive before a 408 (no connection is held
+    meanwhile: the body is read before anything else)."""
     host: str = "127.0.0.1"
     """Address `serve` listens on."""
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
@@ -136,6 +143,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                     f"every secret of LICENCEFLOW_JWT_PREVIOUS_SECRETS must be at least"
                     f" {MIN_SECRET_BYTES} bytes"
                 )
+        if self.db_pool_min > self.db_pool_max:
+            raise ConfigError("LICENCEFLOW_DB_POOL_MIN must not exceed LICENCEFLOW_DB_POOL_MAX")
         if not self.database_url:
             raise ConfigError("LICENCEFLOW_DATABASE_URL is required (or run `licenceflow dev`)")
 

@@ -29,6 +29,11 @@ def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[by
         "LICENCEFLOW_LOG_LEVEL": "warning",
         # every request of a race gets a connection and queues on the lock, not for the pool
         "LICENCEFLOW_DB_POOL_MAX": str(settings.db_pool_max),
+        "LICENCEFLOW_DB_POOL_MIN": str(min(settings.db_pool_min, settings.db_pool_max)),
+        "LICENCEFLOW_DB_ACQUIRE_TIMEOUT_SECONDS": str(settings.db_acquire_timeout_seconds),
+        "LICENCEFLOW_MAX_IN_FLIGHT": str(settings.max_in_flight),
+        "LICENCEFLOW_BODY_TIMEOUT_SECONDS": str(settings.body_timeout_seconds),
+        "LICENCEFLOW_METRICS_TOKEN": settings.metrics_token or "",
     }
     if settings.clock_start is not None:
         env["LICENCEFLOW_CLOCK_START"] = settings.clock_start.isoformat()

@@ -24,6 +24,7 @@ from licenceflow.api import (
     prometheus,
     reference,
 )
+from licenceflow.api.admission import Admission
 from licenceflow.api.applications import ApplicationController
 from licenceflow.api.auth import Authenticator
 from licenceflow.api.cursors import Cursors
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
             opened.push_async_callback(pool.close)
             app.state.pool = pool
+            app.state.acquire_timeout = settings.db_acquire_timeout_seconds  # then a 503
             async with pool.acquire() as conn:
                 anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
             app.state.application_reads = await applications_store.reads(dsn)
@@ -131,7 +133,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             dashboard.asset,
         ],
         lifespan=[lifespan],
-        middleware=[prometheus.RequestMetrics()],
+        middleware=[
+            prometheus.RequestMetrics(),  # outermost: the refusals below are counted too
+            Admission(
+                max_in_flight=settings.max_in_flight,
+                body_timeout=settings.body_timeout_seconds,
+                max_body_bytes=MAX_BODY_BYTES,
+            ),
+        ],
         state=None,
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),

@@ -36,7 +36,7 @@ async def provide_conn(
     state: State, principal: NamedDependency[Principal]
 ) -> AsyncGenerator[Connection, None]:
     pool: Pool = state.pool
-    async with pool.acquire() as conn:
+    async with pool.acquire(timeout=state.acquire_timeout) as conn:
         yield conn
 
 
@@ -46,7 +46,7 @@ async def provide_tx(
     """A connection in a transaction that commits when the handler returns (before the response
     is sent) and rolls back when it raises; once committed, the outbox relay is woken."""
     pool: Pool = state.pool
-    async with pool.acquire() as conn:
+    async with pool.acquire(timeout=state.acquire_timeout) as conn:
         async with conn.transaction():
             yield conn
         wake_relay(state)

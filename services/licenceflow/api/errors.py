@@ -14,7 +14,12 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar.types import ExceptionHandlersMap
+from litestar.types import (
+    ExceptionHandlersMap,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Send,
+)
 from redis.exceptions import RedisError
 
 from licenceflow.domain import errors
@@ -71,6 +76,36 @@ def problem(status: int, title: str, detail: str, *, slug: str, **extra: Any) ->
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    retry_after: int | None = None,
+    close: bool = False,
+) -> None:
+    """A problem+json answer written straight to ASGI, for refusals made before routing
+    (`close`: the connection is not kept, its unread body is not worth waiting for)."""
+    body = msgspec.json.encode(
+        Problem(type=TYPE_BASE + slug, title=title, status=status, detail=detail)
+    )
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
+    if retry_after is not None:
+        headers.append((b"retry-after", b"%d" % retry_after))
+    if close:
+        headers.append((b"connection", b"close"))
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": headers,
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
 
 
 def domain_error(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[Problem]:
