@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -48,14 +49,14 @@ async def test_slow_bodies_hold_no_connection_and_end_in_408(
         assert statuses == [408] * 5
 
 
-async def test_a_wait_for_a_pooled_connection_ends_in_503(
-    settings: Settings, auth: Tokens, database_url: str, tmp_path: Path
-) -> None:
-    """The only pooled connection is held by a filing queued on a lock the test holds: a read
-    waits for the pool no longer than the acquire timeout, then gets 503 and Retry-After."""
-    one = msgspec.structs.replace(settings, db_pool_max=1, db_acquire_timeout_seconds=1.0)
+@contextlib.asynccontextmanager
+async def one_filing_held(
+    settings: Settings, auth: Tokens, database_url: str, log: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A server whose one filing in flight holds its pooled connection, queued at its commit on
+    the year's counter row the test holds; the filing must succeed once it is let go."""
     async with (
-        serving(one, tmp_path / "serve.log") as base,
+        serving(settings, log) as base,
         httpx.AsyncClient(base_url=base, timeout=30) as http,
     ):
         await http.post("/v1/applications", json=application_body(), headers=auth("exporter"))
@@ -64,34 +65,34 @@ async def test_a_wait_for_a_pooled_connection_ends_in_503(
                 http.post("/v1/applications", json=application_body(), headers=auth("exporter"))
             )
             await hold.queued(1, "the filing's commit")
-            started = time.monotonic()
-            waited = await http.get("/v1/applications", headers=auth("exporter"))
-            assert waited.status_code == 503, waited.text
-            assert waited.headers["retry-after"]
-            assert waited.headers["content-type"].startswith("application/problem+json")
-            assert time.monotonic() - started < 5
+            yield http
         assert (await filing).status_code == 201  # the held filing was not lost
+
+
+async def test_a_wait_for_a_pooled_connection_ends_in_503(
+    settings: Settings, auth: Tokens, database_url: str, tmp_path: Path
+) -> None:
+    """With the only pooled connection held, a read waits for the pool no longer than the
+    acquire timeout, then gets 503 and Retry-After."""
+    one = msgspec.structs.replace(settings, db_pool_max=1, db_acquire_timeout_seconds=1.0)
+    async with one_filing_held(one, auth, database_url, tmp_path / "serve.log") as http:
+        started = time.monotonic()
+        waited = await http.get("/v1/applications", headers=auth("exporter"))
+        assert waited.status_code == 503, waited.text
+        assert waited.headers["retry-after"]
+        assert waited.headers["content-type"].startswith("application/problem+json")
+        assert time.monotonic() - started < 5
 
 
 async def test_beyond_the_cap_on_requests_in_flight_a_fast_503(
     settings: Settings, auth: Tokens, database_url: str, tmp_path: Path
 ) -> None:
     capped = msgspec.structs.replace(settings, max_in_flight=1)
-    async with (
-        serving(capped, tmp_path / "serve.log") as base,
-        httpx.AsyncClient(base_url=base, timeout=30) as http,
-    ):
-        await http.post("/v1/applications", json=application_body(), headers=auth("exporter"))
-        async with holding(database_url, COUNTER_LOCK) as hold:
-            filing = asyncio.create_task(
-                http.post("/v1/applications", json=application_body(), headers=auth("exporter"))
-            )
-            await hold.queued(1, "the filing's commit")
-            started = time.monotonic()
-            refused = await http.get("/v1/applications", headers=auth("exporter"))
-            assert time.monotonic() - started < 1
-            assert refused.status_code == 503
-            assert refused.json()["type"].endswith("/overloaded")
-            assert refused.headers["retry-after"] == "1"
-            assert (await http.get("/health/live")).status_code == 200  # probes always answer
-        assert (await filing).status_code == 201
+    async with one_filing_held(capped, auth, database_url, tmp_path / "serve.log") as http:
+        started = time.monotonic()
+        refused = await http.get("/v1/applications", headers=auth("exporter"))
+        assert time.monotonic() - started < 1
+        assert refused.status_code == 503
+        assert refused.json()["type"].endswith("/overloaded")
+        assert refused.headers["retry-after"] == "1"
+        assert (await http.get("/health/live")).status_code == 200  # probes always answer
