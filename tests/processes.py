@@ -34,6 +34,7 @@ class Processes:
             # clock that every process of the database reads, for the tests after this one too
             "LICENCEFLOW_CLOCK_SPEED": str(settings.clock_speed),
             "LICENCEFLOW_SWEEP_INTERVAL_SECONDS": "0.5",
+            "LICENCEFLOW_RATE_LIMIT_PER_SECOND": str(settings.rate_limit_per_second),
             **env,
         }
         if settings.clock_start is not None and "LICENCEFLOW_CLOCK_START" not in env:

@@ -78,6 +78,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     """How long a request's body may take to arrive before a 408 (no connection is held
     meanwhile: the body is read before anything else)."""
+    rate_limit_per_second: Annotated[float, msgspec.Meta(ge=0)] = 50.0
+    """Requests per second each principal (organisation and user) may make, shared by every
+    server process through Redis; beyond, 429 with Retry-After. 0 turns limiting off."""
+    rate_limit_burst: Annotated[int, msgspec.Meta(ge=1)] = 100
+    """Requests a principal may make at once before the rate applies."""
     host: str = "127.0.0.1"
     """Address `serve` listens on."""
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000

@@ -133,6 +133,7 @@ def settings(database_url: str, servers: harness.Servers) -> Settings:
         redis_url=servers.redis_url,
         jwt_secret="test-secret-" + "x" * 32,
         metrics_token=SCRAPE_TOKEN,
+        rate_limit_per_second=0,  # tests race one principal's requests: test_rate_limits limits
         clock_speed=0,
         clock_start=START,
         db_pool_min=1,

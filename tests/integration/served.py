@@ -34,6 +34,8 @@ def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[by
         "LICENCEFLOW_MAX_IN_FLIGHT": str(settings.max_in_flight),
         "LICENCEFLOW_BODY_TIMEOUT_SECONDS": str(settings.body_timeout_seconds),
         "LICENCEFLOW_METRICS_TOKEN": settings.metrics_token or "",
+        "LICENCEFLOW_RATE_LIMIT_PER_SECOND": str(settings.rate_limit_per_second),
+        "LICENCEFLOW_RATE_LIMIT_BURST": str(settings.rate_limit_burst),
     }
     if settings.clock_start is not None:
         env["LICENCEFLOW_CLOCK_START"] = settings.clock_start.isoformat()

@@ -3,10 +3,12 @@ queue, the scheduler and the projector as processes, on the session's PostgreSQL
 database of the run's own) and a private Redis; locust, in a process of its own (it monkeypatches
 with gevent, so it never enters pytest's), drives tests/load/locustfile.py at it.
 
-The run must finish with no failure (every answer one that its request expects), every kind of
-user must have been served, and the dashboard must have had a 304; afterwards the backlog read
-model must agree with the event log (`licenceflow metrics check`) and no process may have logged
-an error. The statistics are printed and, with the HTML report, left in tests/artifacts/load/."""
+It runs with the deployed default rate limits (LICENCEFLOW_RATE_LIMIT_PER_SECOND 50 per
+principal, bursts of 100): the users share one token per organisation and role, and none is
+refused. The run must finish with no failure (every answer one that its request expects),
+every kind of user must have been served, and the dashboard must have had a 304; afterwards
+the backlog read model must agree with the event log (`licenceflow metrics check`) and no
+process may have logged an error. The statistics are printed and, with the HTML report, left in tests/artifacts/load/."""
 
 from __future__ import annotations
 

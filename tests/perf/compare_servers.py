@@ -84,6 +84,7 @@ def main() -> int:
         "LICENCEFLOW_JWT_SECRET": SECRET,
         "LICENCEFLOW_WEB_WORKERS": str(WORKERS),
         "LICENCEFLOW_LOG_LEVEL": "warning",
+        "LICENCEFLOW_RATE_LIMIT_PER_SECOND": "0",  # capacity, not the per-principal limit
         # request metrics shared between worker processes for both, as `serve` has them
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="licenceflow-metrics-"),
     }

@@ -7,6 +7,7 @@ that hides its cause from the client and logs it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -87,21 +88,26 @@ async def send_problem(
     slug: str,
     retry_after: int | None = None,
     close: bool = False,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """A problem+json answer written straight to ASGI, for refusals made before routing
     (`close`: the connection is not kept, its unread body is not worth waiting for)."""
     body = msgspec.json.encode(
         Problem(type=TYPE_BASE + slug, title=title, status=status, detail=detail)
     )
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
+    written = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", b"%d" % len(body)),
+        *headers,
+    ]
     if retry_after is not None:
-        headers.append((b"retry-after", b"%d" % retry_after))
+        written.append((b"retry-after", b"%d" % retry_after))
     if close:
-        headers.append((b"connection", b"close"))
+        written.append((b"connection", b"close"))
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": status,
-        "headers": headers,
+        "headers": written,
     }
     await send(start)
     end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
