@@ -8,7 +8,8 @@ principal, bursts of 100): the users share one token per organisation and role, 
 refused. The run must finish with no failure (every answer one that its request expects),
 every kind of user must have been served, and the dashboard must have had a 304; afterwards
 the backlog read model must agree with the event log (`licenceflow metrics check`) and no
-process may have logged an error. The statistics are printed and, with the HTML report, left in tests/artifacts/load/."""
+process may have logged an error. The statistics are printed and, with the HTML report, left
+in tests/artifacts/load/."""
 
 from __future__ import annotations
 
