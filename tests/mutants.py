@@ -102,6 +102,21 @@ MUTANTS = (
             "test_a_batch_two_projectors_read_is_applied_once",
         ),
     ),
+    Mutant(
+        "a licence line never overdrawn",
+        "domain/licences.py",
+        "        if shipped.quantity_kg > remaining:",
+        "        if False:",
+        ("tests/unit/test_state_machine.py::TestLifecycle",),
+    ),
+    Mutant(
+        "a closed file never moves",
+        "domain/applications.py",
+        "    (S.UNDER_REVIEW, A.DEADLINE_PASSED): Rule(S.DELAYED, _SYSTEM),",
+        "    (S.UNDER_REVIEW, A.DEADLINE_PASSED): Rule(S.DELAYED, _SYSTEM),\n"
+        "    (S.APPROVED, A.WITHDRAW): Rule(S.WITHDRAWN, _EXPORTER),",
+        ("tests/unit/test_state_machine.py::TestLifecycle",),
+    ),
 )
 
 

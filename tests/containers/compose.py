@@ -48,12 +48,20 @@ class Ports(msgspec.Struct, frozen=True):
     locust: int
 
 
+POSTGRES_PASSWORD = "compose-test-postgres"
+REDIS_PASSWORD = "compose-test-redis"
+PASSWORDS = {"POSTGRES_PASSWORD": POSTGRES_PASSWORD, "REDIS_PASSWORD": REDIS_PASSWORD}
+
+
+def database_url(ports: Ports) -> str:
+    return f"postgresql://licenceflow:{POSTGRES_PASSWORD}@127.0.0.1:{ports.postgres}/licenceflow"
+
+
 def host_network(ports: Ports, services: dict[str, Any]) -> dict[str, Any]:
     """The override for `services` (docker-compose.yml's, as parsed)."""
-    database = f"postgresql://licenceflow:licenceflow@127.0.0.1:{ports.postgres}/licenceflow"
     addresses = {
-        "LICENCEFLOW_DATABASE_URL": database,
-        "LICENCEFLOW_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
+        "LICENCEFLOW_DATABASE_URL": database_url(ports),
+        "LICENCEFLOW_REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{ports.redis}/0",
     }
     api = f"http://127.0.0.1:{ports.api}"
     override: dict[str, Any] = {

@@ -79,6 +79,7 @@ async def test_the_readme_compose_stack_under_load(
         **os.environ,
         **RUN,
         "LICENCEFLOW_JWT_SECRET": SECRET,
+        **compose.PASSWORDS,
         "LOAD_RESULTS": str(results),
         "PYTHON_IMAGE": base_images.python,
         "POSTGRES_IMAGE": base_images.postgres,
@@ -86,7 +87,7 @@ async def test_the_readme_compose_stack_under_load(
         "LOCUST_IMAGE": base_images.locust,
     }
     stack = compose.Compose(f"licenceflow-test-{uuid.uuid4().hex[:8]}", ports, tmp_path, env)
-    database = f"postgresql://licenceflow:licenceflow@127.0.0.1:{ports.postgres}/licenceflow"
+    database = compose.database_url(ports)
     api = f"http://127.0.0.1:{ports.api}"
     began = time.monotonic()
     try:

@@ -47,10 +47,16 @@ BIN = Path(sys.executable).parent
 KUBERNETES = "1.30"
 IMAGE = "licenceflow"
 IMAGE_CMD = ("serve",)  # the image's CMD; its ENTRYPOINT is `licenceflow`
-# Kinds that kubernetes-validate has no schema for, each checked by `scaled_object_problems`.
-CHECKED_HERE = frozenset({("keda.sh/v1alpha1", "ScaledObject")})
-# Variables a licenceflow container may carry besides its settings.
-OTHER_ENV = frozenset({"PROMETHEUS_MULTIPROC_DIR", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"})
+# Kinds that kubernetes-validate has no schema for, each checked by `scaled_object_problems`
+# and `trigger_authentication_problems`.
+CHECKED_HERE = frozenset(
+    {("keda.sh/v1alpha1", "ScaledObject"), ("keda.sh/v1alpha1", "TriggerAuthentication")}
+)
+# Variables a licenceflow container may carry besides its settings (REDIS_PASSWORD: KEDA's
+# triggers read it from the same Secret).
+OTHER_ENV = frozenset(
+    {"PROMETHEUS_MULTIPROC_DIR", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "REDIS_PASSWORD"}
+)
 SERVES_HTTP = frozenset({"serve", "dev"})
 # Subcommands that exit at once: the image's HEALTHCHECK never matters to them.
 ONE_SHOT = frozenset({"migrate", "metrics", "token", "load-tokens"})
@@ -391,6 +397,45 @@ def k8s_containers(docs: Sequence[Doc]) -> Iterator[tuple[Doc, Container, list[s
             )
 
 
+def trigger_authentication_problems(docs: Sequence[Doc]) -> list[str]:
+    """KEDA's TriggerAuthentication, by hand: each secret it reads is a key of a Secret in the
+    render, and every trigger's `authenticationRef` names one of them."""
+    secrets = {
+        d["metadata"]["name"]: {**(d.get("stringData") or {}), **(d.get("data") or {})}
+        for d in docs
+        if d.get("kind") == "Secret"
+    }
+    problems: list[str] = []
+    known: set[str] = set()
+    for doc in docs:
+        if (doc.get("apiVersion"), doc.get("kind")) != (
+            "keda.sh/v1alpha1",
+            "TriggerAuthentication",
+        ):
+            continue
+        known.add(doc["metadata"]["name"])
+        spec = doc.get("spec") or {}
+        problems += [
+            f"{name_of(doc)}: spec.{key} is not used here"
+            for key in spec.keys() - {"secretTargetRef"}
+        ]
+        for ref in spec.get("secretTargetRef") or []:
+            if not {"parameter", "name", "key"} <= ref.keys():
+                problems.append(
+                    f"{name_of(doc)}: secretTargetRef {ref} lacks parameter, name or key"
+                )
+            elif ref["key"] not in secrets.get(ref["name"], {}):
+                problems.append(f"{name_of(doc)}: no key {ref['key']} in Secret {ref['name']}")
+    for doc in docs:
+        if doc.get("kind") != "ScaledObject":
+            continue
+        for trigger in (doc.get("spec") or {}).get("triggers") or []:
+            named = (trigger.get("authenticationRef") or {}).get("name")
+            if named is not None and named not in known:
+                problems.append(f"{name_of(doc)}: authenticationRef {named} is not in the render")
+    return problems
+
+
 def scaled_object_problems(docs: Sequence[Doc], facts: Facts) -> list[str]:
     """KEDA's ScaledObject has no schema here: its shape, by hand (keda.sh's redis scaler)."""
     deployments = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Deployment"}
@@ -524,7 +569,7 @@ def k8s_problems(docs: Sequence[Doc], facts: Facts) -> list[str]:
             target = spec.get("scaleTargetRef") or {}
             if f"{target.get('kind')}/{target.get('name')}" not in pods:
                 problems.append(f"{name_of(doc)}: scaleTargetRef {target} is not in the render")
-    return problems + scaled_object_problems(docs, facts)
+    return problems + scaled_object_problems(docs, facts) + trigger_authentication_problems(docs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1013,3 +1058,22 @@ def test_compose_interpolation() -> None:
         "30",
     ]
     assert compose_words("worker --queues ${QUEUES}") is None
+
+
+def test_trigger_authentication_mistakes_are_reported() -> None:
+    secret = {"kind": "Secret", "metadata": {"name": "s"}, "stringData": {"A": "x"}}
+    auth = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": "redis-password"},
+        "spec": {"secretTargetRef": [{"parameter": "password", "name": "s", "key": "B"}]},
+    }
+    scaled = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "w"},
+        "spec": {"triggers": [{"type": "redis", "authenticationRef": {"name": "elsewhere"}}]},
+    }
+    problems = trigger_authentication_problems([secret, auth, scaled])
+    assert any("no key B in Secret s" in p for p in problems), problems
+    assert any("authenticationRef elsewhere is not in the render" in p for p in problems)

@@ -6,7 +6,10 @@ unaffected, and Redis's absence never a refusal (issue 18: no limit anywhere, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -55,16 +58,23 @@ async def test_a_principal_over_its_burst_gets_429_and_others_do_not(
         assert (await http.get(f"{first}/health/live")).status_code == 200
 
 
+@contextlib.asynccontextmanager
+async def one_server(
+    settings: Settings, private_redis: PrivateRedis, log: Path, **limits: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    configured = msgspec.structs.replace(settings, redis_url=private_redis.url, **limits)
+    async with (
+        serving(configured, log) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+    ):
+        yield http
+
+
 async def test_without_redis_requests_are_let_through(
     settings: Settings, auth: Tokens, private_redis: PrivateRedis, tmp_path: Path
 ) -> None:
-    limited = msgspec.structs.replace(
-        settings, redis_url=private_redis.url, rate_limit_per_second=1.0, rate_limit_burst=1
-    )
-    async with (
-        serving(limited, tmp_path / "serve.log") as base,
-        httpx.AsyncClient(base_url=base, timeout=30) as http,
-    ):
+    limits = {"rate_limit_per_second": 1.0, "rate_limit_burst": 1}
+    async with one_server(settings, private_redis, tmp_path / "serve.log", **limits) as http:
         private_redis.stop()
         answers = [await http.get("/v1/applications", headers=auth("viewer")) for _ in range(3)]
         assert [a.status_code for a in answers] == [200] * 3
@@ -74,11 +84,8 @@ async def test_without_redis_requests_are_let_through(
 async def test_zero_turns_limiting_off(
     settings: Settings, auth: Tokens, private_redis: PrivateRedis, tmp_path: Path
 ) -> None:
-    off = msgspec.structs.replace(settings, redis_url=private_redis.url, rate_limit_per_second=0)
-    async with (
-        serving(off, tmp_path / "serve.log") as base,
-        httpx.AsyncClient(base_url=base, timeout=30) as http,
-    ):
+    log = tmp_path / "serve.log"
+    async with one_server(settings, private_redis, log, rate_limit_per_second=0) as http:
         answers = await asyncio.gather(
             *(http.get("/v1/applications", headers=auth("viewer")) for _ in range(30))
         )
