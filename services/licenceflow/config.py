@@ -73,6 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     three more)."""
     db_acquire_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     """How long a request waits for a pooled PostgreSQL connection before a 503 (Retry-After)."""
+    db_lock_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """How long a request waits for a row another request has locked before a 503
+    (Retry-After)."""
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 256
     """Requests one server process works on at once; beyond, a fast 503 (Retry-After)."""
     body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0

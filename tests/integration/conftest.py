@@ -134,6 +134,8 @@ def settings(database_url: str, servers: harness.Servers) -> Settings:
         jwt_secret="test-secret-" + "x" * 32,
         metrics_token=SCRAPE_TOKEN,
         rate_limit_per_second=0,  # tests race one principal's requests: test_rate_limits limits
+        # the race tests hold rows while requests queue behind them (test_overload bounds it)
+        db_lock_timeout_seconds=60.0,
         clock_speed=0,
         clock_start=START,
         db_pool_min=1,

@@ -32,6 +32,7 @@ def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[by
         "LICENCEFLOW_DB_POOL_MIN": str(min(settings.db_pool_min, settings.db_pool_max)),
         "LICENCEFLOW_DB_ACQUIRE_TIMEOUT_SECONDS": str(settings.db_acquire_timeout_seconds),
         "LICENCEFLOW_MAX_IN_FLIGHT": str(settings.max_in_flight),
+        "LICENCEFLOW_DB_LOCK_TIMEOUT_SECONDS": str(settings.db_lock_timeout_seconds),
         "LICENCEFLOW_BODY_TIMEOUT_SECONDS": str(settings.body_timeout_seconds),
         "LICENCEFLOW_METRICS_TOKEN": settings.metrics_token or "",
         "LICENCEFLOW_RATE_LIMIT_PER_SECOND": str(settings.rate_limit_per_second),

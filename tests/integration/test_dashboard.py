@@ -326,3 +326,35 @@ async def raw_get(server: str, path: str) -> tuple[int, bytes]:
     writer.close()
     await writer.wait_closed()
     return int(answer.split(b" ", 2)[1]), answer
+
+
+# --- the API's own documentation page --------------------------------------------------------
+
+
+async def test_the_api_documentation_needs_no_cdn(server: str, page: Page) -> None:
+    """`/schema/swagger` loaded its scripts and styles from a CDN: an air-gapped install showed a
+    blank page (issue 18). Every request the page makes to another host is refused here."""
+    elsewhere: list[str] = []
+
+    async def same_origin_only(route: Any) -> None:
+        if route.request.url.startswith(server):
+            await route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", same_origin_only)
+    await page.goto(f"{server}/schema/swagger")
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("licenceflow")
+    await expect(page.locator(".opblock").first).to_be_visible()
+    assert elsewhere == []
+    async with httpx.AsyncClient(base_url=server, timeout=10) as http:
+        html = (await http.get("/schema/swagger")).text
+        linked = re.findall(r"""(?:src|href)=["']([^"']*)["']""", html)
+        assert linked  # the page names its assets...
+        assert all(url.startswith("/schema/assets/") for url in linked if url), linked
+        for url in linked:  # ...and this service serves each of them
+            if url:
+                assert (await http.get(url)).status_code == 200
+        assert (await http.get("/schema/assets/../app.py")).status_code == 404
+        assert (await http.get("/schema/assets/openapi.py")).status_code == 404

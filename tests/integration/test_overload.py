@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import msgspec
@@ -96,3 +97,33 @@ async def test_beyond_the_cap_on_requests_in_flight_a_fast_503(
         assert refused.json()["type"].endswith("/overloaded")
         assert refused.headers["retry-after"] == "1"
         assert (await http.get("/health/live")).status_code == 200  # probes always answer
+
+
+async def test_a_wait_for_a_locked_row_ends_in_503(
+    settings: Settings, auth: Tokens, database_url: str, tmp_path: Path
+) -> None:
+    """An action on a file another transaction holds waits no longer than the lock timeout
+    (it waited for the 30 s statement timeout, holding its connection), then gets a 503 with
+    Retry-After, and the file is unchanged."""
+    quick = msgspec.structs.replace(settings, db_lock_timeout_seconds=1.0)
+    async with (
+        serving(quick, tmp_path / "serve.log") as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+    ):
+        created = await http.post(
+            "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+        )
+        path = f"/v1/applications/{created.json()['id']}"
+        row = "SELECT 1 FROM applications WHERE id = $1 FOR UPDATE"
+        async with holding(database_url, row, UUID(created.json()["id"])):
+            started = time.monotonic()
+            answer = await http.post(
+                f"{path}/actions", json={"action": "accept"}, headers=auth("officer")
+            )
+            assert time.monotonic() - started < 5
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["type"].endswith("/busy")
+        assert answer.headers["retry-after"]
+        after = await http.get(path, headers=auth("exporter"))
+        assert after.json()["status"] == "submitted"
+        assert after.json()["version"] == created.json()["version"]

@@ -73,7 +73,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async with contextlib.AsyncExitStack() as opened:
             dsn = settings.database_url or ""
             pool = await open_pool(
-                dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+                dsn,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                lock_timeout=settings.db_lock_timeout_seconds,  # then a 503
             )
             opened.push_async_callback(pool.close)
             app.state.pool = pool
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health.ready,
             dashboard.page,
             dashboard.asset,
+            openapi.ui_asset,
         ],
         lifespan=[lifespan],
         middleware=[

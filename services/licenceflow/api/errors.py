@@ -7,7 +7,7 @@ that hides its cause from the client and logs it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -152,17 +152,28 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     )
 
 
-def dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
-    return problem(
-        503,
-        "Service unavailable",
-        "a dependency is unavailable; retry later",
-        slug="dependency-unavailable",
-    )
+def _unavailable(slug: str, detail: str, logged: str) -> Callable[..., Response[Problem]]:
+    """A handler that answers 503 with Retry-After: nothing was applied, a retry may succeed."""
+
+    def handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+        log.warning("%s on %s %s: %r", logged, request.method, request.url.path, exc)
+        return problem(503, "Service unavailable", detail, slug=slug)
+
+    return handler
+
+
+dependency_down = _unavailable(
+    "dependency-unavailable", "a dependency is unavailable; retry later", "dependency unavailable"
+)
+busy = _unavailable(
+    "busy",
+    "another request holds what this one needs; nothing was changed: retry later",
+    "lock wait given up",
+)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    asyncpg.LockNotAvailableError: busy,
     errors.DomainError: domain_error,
     asyncpg.PostgresConnectionError: dependency_down,
     asyncpg.CannotConnectNowError: dependency_down,

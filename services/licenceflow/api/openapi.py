@@ -7,14 +7,17 @@ msgspec types the workflow decodes into, so the documentation cannot drift from 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response, get
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
+from litestar.params import FromPath
 
 from licenceflow.domain.applications import ActionCommand
+from licenceflow.domain.errors import NotFound
 from licenceflow.domain.filing import Filing
 from licenceflow.domain.licences import LicenceCommand, ShipmentRequest
 
@@ -65,7 +68,41 @@ class JsonSpec(_RequestBodies, JsonRenderPlugin):
 
 
 class SwaggerUI(_RequestBodies, SwaggerRenderPlugin):
-    """`/schema/swagger`, request bodies included."""
+    """`/schema/swagger`, request bodies included, its scripts and styles served by this service
+    (`ui_asset`): no CDN, so the page works in an air-gapped install."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+            css_url=f"{ASSETS_PATH}/swagger-ui.css",
+            standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
+            favicon="",  # Litestar's default icon is on a CDN too
+        )
+
+
+ASSETS_PATH = "/schema/assets"
+_UI = resources.files("licenceflow").joinpath("openapi_ui")
+UI_ASSETS: dict[str, tuple[bytes, str]] = {
+    name: (_UI.joinpath(name).read_bytes(), media_type)
+    for name, media_type in (
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui-standalone-preset.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+    )
+}
+
+
+@get(f"{ASSETS_PATH}/{{name:str}}", include_in_schema=False)
+async def ui_asset(name: FromPath[str]) -> Response[bytes]:
+    """One of Swagger UI's files, by name (no other name reaches the file system)."""
+    if name not in UI_ASSETS:
+        raise NotFound(f"no asset {name}")
+    content, media_type = UI_ASSETS[name]
+    return Response(
+        content,
+        media_type=f"{media_type}; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def body(schema: str) -> type[Operation]:

@@ -71,7 +71,14 @@ async def _keep_session(conn: Connection) -> None:
     it sets nothing, and only the projector listens, on a connection of its own."""
 
 
-async def open_pool(dsn: str, *, min_size: int, max_size: int) -> Pool:
+async def open_pool(
+    dsn: str, *, min_size: int, max_size: int, lock_timeout: float | None = None
+) -> Pool:
+    """`lock_timeout` (seconds): how long a statement waits for a row lock before PostgreSQL
+    gives up (`LockNotAvailableError`); None: as long as the statement timeout allows."""
+    session = _session()
+    if lock_timeout is not None:
+        session["lock_timeout"] = f"{round(lock_timeout * 1000)}ms"
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -79,7 +86,7 @@ async def open_pool(dsn: str, *, min_size: int, max_size: int) -> Pool:
         init=_init_connection,
         reset=_keep_session,
         command_timeout=COMMAND_TIMEOUT,
-        server_settings=_session(),
+        server_settings=session,
     )
     assert pool is not None
     return pool
