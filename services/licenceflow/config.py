@@ -81,7 +81,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     """How long a request's body may take to arrive before a 408 (no connection is held
     meanwhile: the body is read before anything else)."""
-    rate_limit_per_second: Annotated[float, msgspec.Meta(ge=0)] = 50.0
+    rate_limit_per_second: Annotated[float, msgspec.Meta(ge=0, le=100_000)] = 50.0
     """Requests per second each principal (organisation and user) may make, shared by every
     server process through Redis; beyond, 429 with Retry-After. 0 turns limiting off."""
     rate_limit_burst: Annotated[int, msgspec.Meta(ge=1)] = 100
@@ -146,11 +146,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 f"LICENCEFLOW_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 3.2)"
             )
         for pair in filter(None, (self.jwt_previous_secrets or "").split(",")):
-            if len(pair.partition("=")[2].encode()) < MIN_SECRET_BYTES:
+            previous = pair.partition("=")[2]
+            if previous == DEV_SECRET or len(previous.encode()) < MIN_SECRET_BYTES:
                 raise ConfigError(
-                    f"every secret of LICENCEFLOW_JWT_PREVIOUS_SECRETS must be at least"
-                    f" {MIN_SECRET_BYTES} bytes"
+                    "every secret of LICENCEFLOW_JWT_PREVIOUS_SECRETS must be one of your own"
+                    f" of at least {MIN_SECRET_BYTES} bytes"
                 )
+        if self.metrics_token is not None and len(self.metrics_token.encode()) < 16:
+            raise ConfigError("LICENCEFLOW_METRICS_TOKEN must be at least 16 bytes")
         if self.db_pool_min > self.db_pool_max:
             raise ConfigError("LICENCEFLOW_DB_POOL_MIN must not exceed LICENCEFLOW_DB_POOL_MAX")
         if not self.database_url:

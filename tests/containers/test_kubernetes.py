@@ -83,6 +83,7 @@ def workloads(database_url: str, redis_url: str, port: int) -> list[Workload]:
         "LICENCEFLOW_DATABASE_URL": database_url,
         "LICENCEFLOW_REDIS_URL": redis_url,
         "LICENCEFLOW_JWT_SECRET": SECRET,
+        "LICENCEFLOW_METRICS_TOKEN": "kubernetes-test-metrics-token",  # the secret's placeholder
         "LICENCEFLOW_PORT": str(port),
     }
     found = []

@@ -42,14 +42,16 @@ async def run_task(settings: Settings, desk: authority.model.Desk, job: authorit
 
 
 async def job_for(db: Connection, app_id: str, seq: int, task_id: str = "t-1") -> authority.Job:
-    """The task the relay would publish for the outbox row of the application's event `seq`."""
-    outbox_id = await db.fetchval(
-        """SELECT id FROM outbox
-           WHERE payload->>'application_id' = $1 AND (payload->>'event_seq')::bigint = $2""",
-        app_id,
-        seq,
-    )
-    assert outbox_id is not None
+    """The task the relay published for the outbox row of the application's event `seq`."""
+    query = """SELECT id FROM outbox
+               WHERE payload->>'application_id' = $1 AND (payload->>'event_seq')::bigint = $2
+                 AND published_at IS NOT NULL"""
+
+    async def published() -> bool:
+        return await db.fetchval(query, app_id, seq) is not None
+
+    await eventually(published, f"the relay publishing event {seq}'s row")
+    outbox_id = await db.fetchval(query, app_id, seq)
     return authority.Job(outbox_id=outbox_id, application_id=app_id, task_id=task_id)
 
 
@@ -208,7 +210,9 @@ async def test_a_file_past_its_deadline_is_decided_not_referred_again(
     assert await officer_events(db, app_id) == ["accept", "request_info"]
 
 
-@pytest.mark.parametrize("forgery", ["no-such-row", "another-application", "another-desk"])
+@pytest.mark.parametrize(
+    "forgery", ["no-such-row", "another-application", "another-desk", "not-yet-due"]
+)
 async def test_a_task_naming_no_work_of_its_desk_writes_nothing(
     client: AsyncTestClient[Litestar],
     auth: Tokens,
@@ -228,11 +232,13 @@ async def test_a_task_naming_no_work_of_its_desk_writes_nothing(
         job = msgspec.structs.replace(
             job, outbox_id=(await job_for(db, other_id, other_seq)).outbox_id
         )
-    else:  # the acceptance asks the review desk for work, not the intake desk
+    elif forgery == "another-desk":  # the acceptance asks the review desk, not the intake desk
         desk = "intake"
+    else:  # a follow-up not due yet (a referral's, or a parked file's once its time is over)
+        await db.execute("UPDATE outbox SET available_at = 'infinity' WHERE id = $1", job.outbox_id)
     with caplog.at_level("WARNING", logger="licenceflow.workers.authority"):
         assert await run_task(settings, desk, job) == "refused"
-    assert f"task t-1 refused: no outbox row {job.outbox_id} asks this desk" in caplog.text
+    assert f"task t-1 refused: no outbox row {job.outbox_id} due asks" in caplog.text
     assert await officer_events(db, app_id) == ["accept"]
     assert await db.fetchval("SELECT count(*) FROM authority_runs") == 0
 

@@ -27,6 +27,7 @@ class Outcome:
     sent: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds, from the scheduled send
     statuses: dict[int, int] = field(default_factory=dict)
+    by_status: dict[int, list[float]] = field(default_factory=dict)  # the latencies, per status
     errors: int = 0
     elapsed: float = 0.0
 
@@ -125,8 +126,10 @@ async def run(
         if status is None:
             outcome.errors += 1
         else:
-            outcome.latencies.append(loop.time() - conn.due)
+            latency = loop.time() - conn.due
+            outcome.latencies.append(latency)
             outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
+            outcome.by_status.setdefault(status, []).append(latency)
         settle()
         if conn.transport is not None:
             free(conn)

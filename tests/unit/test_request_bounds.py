@@ -26,6 +26,20 @@ def test_deep_nesting_is_a_malformed_request(raw: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        b"1e9999999999999999999",
+        b'{"quantity_kg": 1e-9999999999999999999}',
+        b"[-1e99999999999999999999]",
+    ],
+)
+def test_a_number_beyond_decimals_limits_is_a_malformed_request(raw: bytes) -> None:
+    """Decimal() raised InvalidOperation through msgspec's hook: a 500 (found in review)."""
+    with pytest.raises(MalformedRequest):
+        parse_json(raw)
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [(nested(MAX_DEPTH), None), (b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, None), (b"7", 7)],
     ids=["objects-at-the-limit", "arrays-at-the-limit", "a-scalar"],

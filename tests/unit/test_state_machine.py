@@ -120,6 +120,20 @@ class Lifecycle(RuleBasedStateMachine):
         if allowed:
             self.act(allowed[pick % len(allowed)], None, hours)
 
+    @rule(temporary=st.booleans(), hours=st.integers(0, 500))
+    def towards_a_licence(self, temporary: bool, hours: int) -> None:
+        """The next step of the way to a licence, by the role that may take it: most runs get a
+        licence to ship against, and a closed file for `act` to try to move."""
+        forward = {
+            "draft": "submit",
+            "submitted": "accept",
+            "info_requested": "respond",
+            "under_review": "approve_temporary" if temporary else "approve",
+            "delayed": "approve_temporary" if temporary else "approve",
+        }
+        if (step := forward.get(self.app.status.value)) is not None:
+            self.act(step, None, hours)
+
     @precondition(lambda self: self.licence is not None)
     @rule(
         number=st.integers(1, 3),  # line 3 does not exist

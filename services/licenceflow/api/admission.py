@@ -38,6 +38,11 @@ class Admission(ASGIMiddleware):
         if scope["path"].startswith(EXEMPT):
             await next_app(scope, receive, send)
             return
+        body = await self._body(scope, receive, send)
+        if body is None:
+            return
+        # counted once its body is in: a client dawdling over its body (bounded by the body
+        # timeout) takes no room from those that are ready to be worked on
         if self.in_flight >= self.max_in_flight:
             await send_problem(
                 send,
@@ -50,9 +55,7 @@ class Admission(ASGIMiddleware):
             return
         self.in_flight += 1
         try:
-            body = await self._body(scope, receive, send)
-            if body is not None:
-                await next_app(scope, _replay(body, receive), send)
+            await next_app(scope, _replay(body, receive), send)
         finally:
             self.in_flight -= 1
 

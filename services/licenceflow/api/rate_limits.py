@@ -126,7 +126,9 @@ class RateLimits(ASGIMiddleware):
 
 def _principal_of(scope: Scope, authenticator: Authenticator) -> str:
     """A short key for who is asking: the token's org and sub, or the client's address."""
-    authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+    # the first Authorization header, as the application reads it
+    raw = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+    authorization = raw.decode("latin-1")
     try:
         principal = authenticator.principal(authorization)
         who = f"{principal.org}\x1f{principal.sub}"

@@ -4,7 +4,7 @@ of decoded JSON into those values with each failure named by its field path."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any, TypeVar
 
 import msgspec
@@ -30,7 +30,16 @@ def convert(data: Any, type_: type[T], *, at: str = "") -> T:
         raise InvalidFiling([problem_of(error, at)]) from None
 
 
-_json = msgspec.json.Decoder(float_hook=Decimal)  # JSON numbers stay exact: never floats
+def _exact_number(text: str) -> Decimal:
+    """A JSON number as an exact Decimal; one beyond Decimal's own exponent limits
+    (`1e9999999999999999999`) is malformed input, not a crash."""
+    try:
+        return Decimal(text)
+    except DecimalException as error:
+        raise ValueError(f"the number {text[:40]} is out of range") from error
+
+
+_json = msgspec.json.Decoder(float_hook=_exact_number)  # JSON numbers stay exact: never floats
 MAX_DEPTH = 16  # objects and arrays within each other: every request this service reads needs 4
 
 

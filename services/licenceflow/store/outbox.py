@@ -60,9 +60,16 @@ async def claim_due(
     return [Row(id=r["id"], topic=r["topic"], payload=_payload.decode(r["payload"])) for r in rows]
 
 
-async def get(conn: Connection, id: int) -> Row | None:
-    """One row, published or not (None: no such row, or purged)."""
-    row = await conn.fetchrow("SELECT id, topic, payload FROM outbox WHERE id = $1", id)
+async def due(conn: Connection, id: int, now: datetime) -> Row | None:
+    """One row whose work is due by business time `now`, published or not (None: no such row,
+    not due yet, or purged). Not only published ones: the relay hands a row to the broker
+    before its own transaction commits, so a fast worker may see it unmarked."""
+    row = await conn.fetchrow(
+        """SELECT id, topic, payload FROM outbox
+           WHERE id = $1 AND (available_at IS NULL OR available_at <= $2)""",
+        id,
+        now,
+    )
     if row is None:
         return None
     return Row(id=row["id"], topic=row["topic"], payload=_payload.decode(row["payload"]))
@@ -115,16 +122,27 @@ async def backlog(conn: Connection, now: datetime) -> tuple[int, datetime | None
     return int(row["pending"]), row["oldest"]
 
 
-async def purge_published(conn: Connection, *, older_than: timedelta, limit: int) -> int:
+async def purge_published(
+    conn: Connection, *, older_than: timedelta, owed: list[str], limit: int
+) -> int:
     """Delete up to `limit` rows published (or settled) more than `older_than` ago: the events
-    they followed are the audit trail, these were only the hand-over."""
+    they followed are the audit trail, these were only the hand-over. A row of an application
+    still in an `owed` status is kept, however old: its task may still wait in a long queue,
+    and a desk acts only on a row it can read back."""
     deleted: int = await conn.fetchval(
         """WITH gone AS (
              DELETE FROM outbox WHERE id IN (
-               SELECT id FROM outbox WHERE published_at < now() - $1::interval LIMIT $2)
+               SELECT o.id FROM outbox o
+                WHERE o.published_at < now() - $1::interval
+                  AND NOT EXISTS (
+                    SELECT 1 FROM applications a
+                     WHERE a.id = (o.payload->>'application_id')::uuid
+                       AND a.status = ANY($2::text[]))
+                LIMIT $3)
              RETURNING 1)
            SELECT count(*) FROM gone""",
         older_than,
+        owed,
         limit,
     )
     return deleted

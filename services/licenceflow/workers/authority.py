@@ -156,7 +156,7 @@ async def _owed(rt: Runtime, conn: Connection, desk: model.Desk, job: Job) -> Ow
     if rt.settings.authority != "simulated":
         log.warning("%s: task %s refused: officers decide over HTTP", desk, job.task_id)
         return None
-    row = await outbox.get(conn, job.outbox_id)
+    row = await outbox.due(conn, job.outbox_id, (await rt.context(conn)).clock.now())
     has_intake = rt.scenario.intake is not None
     target = None if row is None else route(row.topic, simulated=True, has_intake=has_intake)
     if (
@@ -166,7 +166,7 @@ async def _owed(rt: Runtime, conn: Connection, desk: model.Desk, job: Job) -> Ow
         or row.payload.get("application_id") != str(job.application_id)
     ):
         log.warning(
-            "%s: task %s refused: no outbox row %d asks this desk to work on %s",
+            "%s: task %s refused: no outbox row %d due asks this desk to work on %s",
             desk,
             job.task_id,
             job.outbox_id,

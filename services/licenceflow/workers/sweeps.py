@@ -16,7 +16,7 @@ from uuid import UUID
 
 from celery import current_app, shared_task
 
-from licenceflow.domain.applications import Status
+from licenceflow.domain.applications import AWAITING_AUTHORITY, Status
 from licenceflow.metrics import telemetry
 from licenceflow.store import applications as applications_store
 from licenceflow.store import authority_runs, idempotency, outbox
@@ -81,7 +81,9 @@ async def purge(rt: Runtime) -> int:
         return await idempotency.purge_expired(conn, limit=PURGE_BATCH)
 
     async def published(conn: Connection, _: Context) -> int:
-        return await outbox.purge_published(conn, older_than=age, limit=PURGE_BATCH)
+        return await outbox.purge_published(
+            conn, older_than=age, owed=[s.value for s in AWAITING_AUTHORITY], limit=PURGE_BATCH
+        )
 
     async def runs(conn: Connection, _: Context) -> int:
         return await authority_runs.purge_finished(conn, older_than=age, limit=PURGE_BATCH)
