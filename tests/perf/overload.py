@@ -44,7 +44,10 @@ REFUSED = (429, 503)
 
 
 def p99_ms(latencies: list[float]) -> float:
+    """The 99th percentile in ms; 0 when there is none (no request of that kind)."""
     ordered = sorted(latencies)
+    if not ordered:
+        return 0.0
     return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 1)
 
 
