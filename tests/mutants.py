@@ -103,6 +103,16 @@ MUTANTS = (
         ),
     ),
     Mutant(
+        "a task bound to its outbox row",
+        "workers/authority.py",
+        "or str(row.task_id) != job.task_id  # published under another id: not the relay's",
+        "or False",
+        (
+            "tests/integration/test_authority_tasks.py::"
+            "test_a_task_naming_no_work_of_its_desk_writes_nothing[another-task-id]",
+        ),
+    ),
+    Mutant(
         "a licence line never overdrawn",
         "domain/licences.py",
         "        if shipped.quantity_kg > remaining:",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from pathlib import Path
+from uuid import uuid4
 
 import msgspec
 import pytest
@@ -41,18 +42,19 @@ async def run_task(settings: Settings, desk: authority.model.Desk, job: authorit
     return await asyncio.to_thread(turn)
 
 
-async def job_for(db: Connection, app_id: str, seq: int, task_id: str = "t-1") -> authority.Job:
-    """The task the relay published for the outbox row of the application's event `seq`."""
-    query = """SELECT id FROM outbox
+async def job_for(db: Connection, app_id: str, seq: int) -> authority.Job:
+    """The task the relay published for the outbox row of the application's event `seq`, under
+    the task id written with the row."""
+    query = """SELECT id, task_id FROM outbox
                WHERE payload->>'application_id' = $1 AND (payload->>'event_seq')::bigint = $2
                  AND published_at IS NOT NULL"""
 
     async def published() -> bool:
-        return await db.fetchval(query, app_id, seq) is not None
+        return await db.fetchrow(query, app_id, seq) is not None
 
     await eventually(published, f"the relay publishing event {seq}'s row")
-    outbox_id = await db.fetchval(query, app_id, seq)
-    return authority.Job(outbox_id=outbox_id, application_id=app_id, task_id=task_id)
+    row = await db.fetchrow(query, app_id, seq)
+    return authority.Job(outbox_id=row["id"], application_id=app_id, task_id=str(row["task_id"]))
 
 
 async def officer_events(db: Connection, app_id: str) -> list[str]:
@@ -105,7 +107,7 @@ async def test_a_review_decides_once_and_its_redelivery_writes_nothing(
     decided = await officer_events(db, app_id)
     assert decided[0] == "accept"
     assert len(decided) == 2
-    again = await run_task(settings, "review", msgspec.structs.replace(job, task_id="t-2"))
+    again = await run_task(settings, "review", job)  # redelivered: the same task, again
     assert again == "skipped"
     assert await officer_events(db, app_id) == decided
 
@@ -211,7 +213,8 @@ async def test_a_file_past_its_deadline_is_decided_not_referred_again(
 
 
 @pytest.mark.parametrize(
-    "forgery", ["no-such-row", "another-application", "another-desk", "not-yet-due"]
+    "forgery",
+    ["no-such-row", "another-application", "another-desk", "not-yet-due", "another-task-id"],
 )
 async def test_a_task_naming_no_work_of_its_desk_writes_nothing(
     client: AsyncTestClient[Litestar],
@@ -234,11 +237,13 @@ async def test_a_task_naming_no_work_of_its_desk_writes_nothing(
         )
     elif forgery == "another-desk":  # the acceptance asks the review desk, not the intake desk
         desk = "intake"
-    else:  # a follow-up not due yet (a referral's, or a parked file's once its time is over)
+    elif forgery == "not-yet-due":  # a referral's follow-up, or a parked file's
         await db.execute("UPDATE outbox SET available_at = 'infinity' WHERE id = $1", job.outbox_id)
+    else:  # the right row and desk, but not the task the relay published for it
+        job = msgspec.structs.replace(job, task_id=str(uuid4()))
     with caplog.at_level("WARNING", logger="licenceflow.workers.authority"):
         assert await run_task(settings, desk, job) == "refused"
-    assert f"task t-1 refused: no outbox row {job.outbox_id} due asks" in caplog.text
+    assert f"task {job.task_id} refused: no outbox row {job.outbox_id} due asks" in caplog.text
     assert await officer_events(db, app_id) == ["accept"]
     assert await db.fetchval("SELECT count(*) FROM authority_runs") == 0
 
@@ -275,6 +280,13 @@ async def test_forged_messages_pushed_onto_the_queues_decide_nothing(
                 "outbox_id": (await job_for(db, app_id, accept_seq)).outbox_id,
             },
         ),
+        (  # the right row and desk, under a task id of the forger's
+            "review",
+            {
+                "application_id": app_id,
+                "outbox_id": (await job_for(db, app_id, accept_seq)).outbox_id,
+            },
+        ),
     ]
     for queue, kwargs in forgeries:
         celery.send_task(
@@ -287,7 +299,7 @@ async def test_forged_messages_pushed_onto_the_queues_decide_nothing(
         def refusals() -> int:
             return tail(log).count(" refused")
 
-        await eventually(lambda: refusals() == len(forgeries), "three refusals", [log])
+        await eventually(lambda: refusals() == len(forgeries), "four refusals", [log])
     finally:
         processes.stop()
     assert await officer_events(db, app_id) == ["accept"]

@@ -105,7 +105,7 @@ async def test_a_relay_pass_leaves_its_connection_committing_durably(db: Connect
     payload = {"application_id": str(uuid4()), "event_seq": 2}
     await outbox.add(db, "application.submit", payload, created_at=now)
 
-    def publish(target: relay.Target, kwargs: dict[str, object]) -> None:
+    def publish(target: relay.Target, kwargs: dict[str, object], task_id: str) -> None:
         raise AssertionError("a human authority queues nothing")
 
     settled = await relay.relay_due(db, context, publish, simulated=False, has_intake=False)
@@ -130,7 +130,7 @@ async def test_rows_the_broker_did_not_take_stay_unpublished(db: Connection) -> 
     taken: list[str] = []
     calls = 0
 
-    def broker_fails_second(target: relay.Target, kwargs: dict[str, object]) -> None:
+    def broker_fails_second(target: relay.Target, kwargs: dict[str, object], task_id: str) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:

@@ -15,6 +15,7 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     topic: str
     payload: dict[str, Any]
+    task_id: UUID  # the id its task is published under (given when the row is written)
 
 
 _payload = msgspec.json.Decoder(dict[str, Any])
@@ -51,13 +52,13 @@ async def claim_due(
               WHERE published_at IS NULL AND (available_at IS NULL OR available_at <= $1)
               ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
            UPDATE outbox SET published_at = $3 FROM due WHERE outbox.id = due.id
-           RETURNING outbox.id, outbox.topic, outbox.payload""",
+           RETURNING outbox.id, outbox.topic, outbox.payload, outbox.task_id""",
         now,
         limit,
         published_at,
     )
     rows = sorted(rows, key=lambda row: row["id"])  # RETURNING keeps no order
-    return [Row(id=r["id"], topic=r["topic"], payload=_payload.decode(r["payload"])) for r in rows]
+    return [_row(r) for r in rows]
 
 
 async def due(conn: Connection, id: int, now: datetime) -> Row | None:
@@ -65,14 +66,21 @@ async def due(conn: Connection, id: int, now: datetime) -> Row | None:
     not due yet, or purged). Not only published ones: the relay hands a row to the broker
     before its own transaction commits, so a fast worker may see it unmarked."""
     row = await conn.fetchrow(
-        """SELECT id, topic, payload FROM outbox
+        """SELECT id, topic, payload, task_id FROM outbox
            WHERE id = $1 AND (available_at IS NULL OR available_at <= $2)""",
         id,
         now,
     )
-    if row is None:
-        return None
-    return Row(id=row["id"], topic=row["topic"], payload=_payload.decode(row["payload"]))
+    return None if row is None else _row(row)
+
+
+def _row(record: Any) -> Row:
+    return Row(
+        id=record["id"],
+        topic=record["topic"],
+        payload=_payload.decode(record["payload"]),
+        task_id=record["task_id"],
+    )
 
 
 async def commit_without_flush(conn: Connection) -> None:

@@ -2,15 +2,16 @@
 
 A task carries the id of the outbox row that asked for the desk's work, and nothing it acts on:
 the work (the application, the event that asked, whether the service time was spent) is read
-back from that row in PostgreSQL. A message naming no row, a row for another desk or another
-application, or any task while officers decide over HTTP (`LICENCEFLOW_AUTHORITY=human`) is
-refused and writes nothing: whoever can write to the broker cannot make the authority decide.
-The task then reloads the application; if it is not in a status the desk works on, the task is
-acknowledged, logged, and writes nothing (a redelivery, a duplicate, or a case the exporter
-withdrew). Otherwise the officer draws a decision and a service time from
-the scenario, holds the worker slot for that time on the business clock, and acts through the
-same workflow functions as the API, conditional on the version it started from. The decision,
-its event and outbox row, and the measured run commit together."""
+back from that row in PostgreSQL. A message naming no row, a row not due yet, a row for another
+desk or another application, or one whose task id is not the row's (the relay publishes each
+row's task under the id written with it) is refused and writes nothing, as is any task while
+officers decide over HTTP (`LICENCEFLOW_AUTHORITY=human`): whoever can write to the broker
+cannot make the authority decide. The task then reloads the application; if it is not in a
+status the desk works on, the task is acknowledged, logged, and writes nothing (a redelivery,
+a duplicate, or a case the exporter withdrew). Otherwise the officer draws a decision and a
+service time from the scenario, holds the worker slot for that time on the business clock, and
+acts through the same workflow functions as the API, conditional on the version it started
+from. The decision, its event and outbox row, and the measured run commit together."""
 
 from __future__ import annotations
 
@@ -161,6 +162,7 @@ async def _owed(rt: Runtime, conn: Connection, desk: model.Desk, job: Job) -> Ow
     target = None if row is None else route(row.topic, simulated=True, has_intake=has_intake)
     if (
         row is None
+        or str(row.task_id) != job.task_id  # published under another id: not the relay's
         or target is None
         or target.queue != desk
         or row.payload.get("application_id") != str(job.application_id)

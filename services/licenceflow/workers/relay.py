@@ -53,7 +53,7 @@ def route(topic: str, *, simulated: bool, has_intake: bool) -> Target | None:
             return None
 
 
-Publish = Callable[[Target, dict[str, Any]], None]
+Publish = Callable[[Target, dict[str, Any], str], None]  # target, kwargs, the task's id
 
 
 def celery_publisher(app: Celery) -> Publish:
@@ -67,12 +67,17 @@ def celery_publisher(app: Celery) -> Publish:
     have lost the exchange's bindings, and a publisher that believes them declared would drop
     the message silently."""
 
-    def publish(target: Target, kwargs: dict[str, Any]) -> None:
+    def publish(target: Target, kwargs: dict[str, Any], task_id: str) -> None:
         # stamped here, on the publisher thread, as the message leaves for the broker: the wait
         # the desks measure starts now, not when the relay picked the row
         stamped = kwargs | {"published_at": datetime.now(UTC).isoformat()}
         app.send_task(
-            target.task, kwargs=stamped, exchange="", routing_key=target.queue, retry=False
+            target.task,
+            kwargs=stamped,
+            task_id=task_id,
+            exchange="",
+            routing_key=target.queue,
+            retry=False,
         )
 
     return publish
@@ -115,7 +120,7 @@ async def relay_due(
                 try:
                     await asyncio.wait_for(
                         asyncio.get_running_loop().run_in_executor(
-                            _PUBLISHER, publish, target, kwargs
+                            _PUBLISHER, publish, target, kwargs, str(row.task_id)
                         ),
                         PUBLISH_TIMEOUT,
                     )
