@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -19,7 +21,9 @@ from licenceflow.domain.applications import AWAITING_AUTHORITY
 from licenceflow.store import idempotency, outbox
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
+from tests.integration.served import serving
 from tests.polling import eventually
+from tests.private_redis import PrivateRedis
 from tests.processes import Processes
 
 Client = AsyncTestClient[Litestar]
@@ -107,15 +111,22 @@ async def test_the_purges_keep_what_is_recent_and_never_touch_events(
 
 
 @pytest.fixture
-def processes(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
+def own_redis(settings: Settings, private_redis: PrivateRedis) -> Settings:
+    """A Redis of the test's own: the desks see this test's tasks only (the shared one holds
+    tasks other tests queued and no worker took)."""
+    return msgspec.structs.replace(settings, redis_url=private_redis.url)
+
+
+@pytest.fixture
+def processes(own_redis: Settings, tmp_path: Path) -> Iterator[Processes]:
     # retention of 1.8 s: the scheduler's purge sweep (every 0.5 s) catches up within seconds
-    running = Processes(settings, tmp_path, LICENCEFLOW_RETENTION_HOURS="0.0005")
+    running = Processes(own_redis, tmp_path, LICENCEFLOW_RETENTION_HOURS="0.0005")
     yield running
     running.stop()
 
 
 async def test_the_tables_stop_growing_in_a_running_system(
-    client: Client, auth: Tokens, db: Connection, processes: Processes
+    own_redis: Settings, auth: Tokens, db: Connection, processes: Processes, tmp_path: Path
 ) -> None:
     """Three waves of filings decided by the real desks: after each, the scheduler's purge takes
     the outbox rows and authority runs back to none, while the events only ever grow."""
@@ -123,6 +134,16 @@ async def test_the_tables_stop_growing_in_a_running_system(
         processes.start("worker"),
         processes.start("scheduler", "--schedule-file", str(processes.folder / "beat")),
     ]
+    async with (
+        serving(own_redis, tmp_path / "serve.log") as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+    ):
+        await waves(client, auth, db, logs)
+    assert "sweep purge_outbox" in logs[0].read_text()
+
+
+async def waves(client: httpx.AsyncClient, auth: Tokens, db: Connection, logs: list[Path]) -> None:
+    """Three waves of ten filings, each decided and purged before the next; events only grow."""
     seen_events = 0
     for wave in range(3):
         for _ in range(10):
@@ -151,4 +172,3 @@ async def test_the_tables_stop_growing_in_a_running_system(
         events = await db.fetchval("SELECT count(*) FROM events")
         assert events > seen_events  # the audit trail keeps everything
         seen_events = events
-    assert "sweep purge_outbox" in logs[0].read_text()
