@@ -140,6 +140,7 @@ def settings(database_url: str, servers: harness.Servers) -> Settings:
         clock_start=START,
         db_pool_min=1,
         db_pool_max=30,
+        max_in_flight=256,  # races send more at once than the pool has (test_overload caps it)
     )
 
 

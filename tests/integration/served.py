@@ -31,7 +31,6 @@ def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[by
         "LICENCEFLOW_DB_POOL_MAX": str(settings.db_pool_max),
         "LICENCEFLOW_DB_POOL_MIN": str(min(settings.db_pool_min, settings.db_pool_max)),
         "LICENCEFLOW_DB_ACQUIRE_TIMEOUT_SECONDS": str(settings.db_acquire_timeout_seconds),
-        "LICENCEFLOW_MAX_IN_FLIGHT": str(settings.max_in_flight),
         "LICENCEFLOW_DB_LOCK_TIMEOUT_SECONDS": str(settings.db_lock_timeout_seconds),
         "LICENCEFLOW_BODY_TIMEOUT_SECONDS": str(settings.body_timeout_seconds),
         "LICENCEFLOW_METRICS_TOKEN": settings.metrics_token or "",
@@ -40,6 +39,8 @@ def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[by
     }
     if settings.clock_start is not None:
         env["LICENCEFLOW_CLOCK_START"] = settings.clock_start.isoformat()
+    if settings.max_in_flight is not None:  # else the served process's default: the pool's size
+        env["LICENCEFLOW_MAX_IN_FLIGHT"] = str(settings.max_in_flight)
     return start(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env, log)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ import httpx
 import msgspec
 
 from licenceflow.config import Settings
+from licenceflow.simulation.exporters import post_retrying
+from tests.examples import application_body
 from tests.integration.conftest import Tokens
 from tests.integration.served import serving
 from tests.private_redis import PrivateRedis
@@ -91,3 +94,26 @@ async def test_zero_turns_limiting_off(
         )
         assert {a.status_code for a in answers} == {200}
         assert "ratelimit" not in answers[0].headers
+
+
+async def test_the_simulated_exporters_wait_out_a_refusal_and_file_once(
+    settings: Settings, auth: Tokens, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    limits = {"rate_limit_per_second": 1.0, "rate_limit_burst": 1}
+    async with one_server(settings, private_redis, tmp_path / "serve.log", **limits) as http:
+        exporter = auth("exporter", sub="sim")
+        keys = [f"sim-retry-{n}-{uuid.uuid4()}" for n in range(3)]
+        # three filings at once through a burst of one: two are refused (429) and sent again
+        answers = await asyncio.gather(
+            *(
+                post_retrying(
+                    http,
+                    "/v1/applications",
+                    application_body(submit=True),
+                    {**exporter, "Idempotency-Key": key},
+                )
+                for key in keys
+            )
+        )
+        assert [a.status_code for a in answers] == [201] * 3
+        assert len({a.json()["id"] for a in answers}) == 3

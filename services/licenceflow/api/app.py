@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 clock.follow_stored_anchor(pool, lambda: app.state.context.clock)
             )
             opened.push_async_callback(background.stop, follower)
+            settle_garbage_collector()
             yield
 
     optional = [benchmark.static] if settings.benchmark_endpoint else []
@@ -142,7 +144,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             prometheus.RequestMetrics(),  # outermost: the refusals below are counted too
             RateLimits(per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
             Admission(
-                max_in_flight=settings.max_in_flight,
+                max_in_flight=settings.in_flight_cap,
                 body_timeout=settings.body_timeout_seconds,
                 max_body_bytes=MAX_BODY_BYTES,
             ),
@@ -164,3 +166,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+
+
+def settle_garbage_collector() -> None:
+    """Once a server process has started, what start-up made (modules, the app, its routes)
+    lives as long as the process: the cyclic collector stops scanning it (`gc.freeze`), and
+    scans new objects after 50,000 allocations instead of 700, which a request's few thousand
+    short-lived objects rarely reach. In the overload run (tests/perf/README.md) the create's
+    maximum rose 7% (860 to 917 a second, two runs each)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 import statistics
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 ORGS = ("sim-baotou", "sim-ganzhou", "sim-ningbo")
 POLL_SECONDS = 0.5
 DECIDED = ("approved", "temporarily_approved", "rejected")
+ATTEMPTS = 5  # a request refused for load (429, 503) is sent again after its Retry-After
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,7 +99,13 @@ class Exporters:
 
     async def _file(self, http: httpx.AsyncClient, org: str, body: dict[str, Any]) -> None:
         try:
-            response = await http.post("/v1/applications", json=body, headers=self._auth(org))
+            response = await post_retrying(
+                http,
+                "/v1/applications",
+                body,
+                # a filing retried after a refusal replays, it never files twice
+                {**self._auth(org), "Idempotency-Key": str(uuid.uuid4())},
+            )
         except httpx.HTTPError as error:
             self.failures += 1
             log.warning("filing failed: %r", error)
@@ -139,10 +147,11 @@ class Exporters:
         )
         later = model.business_end(self.scenario, now, days, self.calendar)
         await asyncio.sleep((later - now).total_seconds() / speed)
-        await http.post(
+        await post_retrying(
+            http,
             f"/v1/applications/{app_id}/actions",
-            json={"action": "respond", "response": "Certificates and contract copy attached"},
-            headers=self._auth(org),
+            {"action": "respond", "response": "Certificates and contract copy attached"},
+            self._auth(org),
         )
 
     async def summary(self, http: httpx.AsyncClient) -> Summary:
@@ -179,3 +188,16 @@ class Exporters:
 
     def _auth(self, org: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[org]}"}
+
+
+async def post_retrying(
+    http: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    """POST as the contract asks of a client: a refusal for load (429, 503: nothing was done)
+    is sent again after its Retry-After, a few times."""
+    for _ in range(ATTEMPTS - 1):
+        response = await http.post(url, json=body, headers=headers)
+        if response.status_code not in (429, 503):
+            return response
+        await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+    return await http.post(url, json=body, headers=headers)
