@@ -26,6 +26,7 @@ def start_serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[by
         "LICENCEFLOW_JWT_SECRET": settings.jwt_secret,
         "LICENCEFLOW_CLOCK_SPEED": str(settings.clock_speed),
         "LICENCEFLOW_SCENARIO": settings.scenario,
+        "LICENCEFLOW_AUTHORITY": settings.authority,
         "LICENCEFLOW_LOG_LEVEL": "warning",
         # every request of a race gets a connection and queues on the lock, not for the pool
         "LICENCEFLOW_DB_POOL_MAX": str(settings.db_pool_max),

@@ -238,3 +238,30 @@ async def test_huge_numbers_are_a_422_not_a_crash(
     response = await client.post("/v1/applications", json=body, headers=auth("exporter"))
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "lines[0].quantity_kg"
+
+
+async def test_a_method_a_path_does_not_have_gets_405_naming_those_it_has(
+    client: Client, auth: Tokens
+) -> None:
+    """RFC 9110: a 405 carries `Allow` (the problem+json answer used to drop it)."""
+    refused = await client.request("DELETE", "/v1/clock", headers=auth("viewer"))
+    assert refused.status_code == 405
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert {m.strip() for m in refused.headers["allow"].split(",")} == {"GET", "OPTIONS"}
+
+
+async def test_options_names_every_method_of_the_path(client: Client) -> None:
+    """Litestar 2 named only the methods registered before the last (litestar#4169)."""
+    answers = {
+        path: await client.options(path)
+        for path in ("/v1/applications", "/v1/applications/any-id", "/v1/clock")
+    }
+    allowed = {
+        path: {m.strip() for m in answer.headers["allow"].split(",")}
+        for path, answer in answers.items()
+    }
+    assert allowed == {
+        "/v1/applications": {"GET", "POST", "OPTIONS"},
+        "/v1/applications/any-id": {"GET", "PATCH", "OPTIONS"},
+        "/v1/clock": {"GET", "OPTIONS"},
+    }

@@ -145,6 +145,27 @@ class Answer(Protocol):
     def failure(self, exc: object) -> None: ...
 
 
+JOURNAL = os.environ.get("LICENCEFLOW_LOAD_JOURNAL")  # optional: every answer, one JSON line
+
+
+def _journal(response: Answer) -> None:
+    """What the fault run (tests/load/faults.py) checks afterwards: each answer's status, and of
+    each acknowledged write, what it wrote (an application or licence at a version)."""
+    if JOURNAL is None:
+        return
+    entry: dict[str, Any] = {
+        "method": response.request_meta.get("request_type"),
+        "status": response.status_code,
+    }
+    if entry["method"] in ("POST", "PATCH") and 200 <= response.status_code < 300:
+        body = _body(response)
+        kind = "licence" if "number" in body else "application" if "reference" in body else None
+        if kind and "id" in body and "version" in body:
+            entry |= {"kind": kind, "id": body["id"], "version": body["version"]}
+    with open(JOURNAL, "a", encoding="utf-8") as out:
+        out.write(json.dumps(entry) + "\n")
+
+
 def expect(response: Answer, *codes: int, conflicts: Collection[str] = ()) -> bool:
     """Mark `response` (made with `catch_response=True`) a success when its status is one of
     `codes` (and a 409's problem type one of `conflicts`, when given), else a failure naming the
@@ -152,6 +173,7 @@ def expect(response: Answer, *codes: int, conflicts: Collection[str] = ()) -> bo
 
     An expected answer other than the first of `codes` (a lost race, a 304) is counted under the
     request's name with its status appended, so the statistics show how often each happened."""
+    _journal(response)
     status = response.status_code
     if status in codes:
         if status == 409 and conflicts:

@@ -206,7 +206,7 @@ CONVERSION: list[tuple[str, Callable[[Body], None], str]] = [
         "lines[0].contains",
     ),
     ("element-too-long", set_line(0, element="Dy" * 9), "lines[0].element"),
-    ("hs-code-too-long", set_line(0, hs_code="2" * 17), "lines[0].hs_code"),
+    ("hs-code-too-long", set_line(0, hs_code="2" * 20), "lines[0].hs_code"),
     ("currency-too-long", set_line(0, currency="U" * 17), "lines[0].currency"),
     ("country-too-long", set_("destination_country", "D" * 17), "destination_country"),
 ]

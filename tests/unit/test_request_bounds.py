@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -68,3 +69,17 @@ def test_if_match_reads_only_versions_this_service_writes(header: str, versions:
 def test_if_match_star_or_absent_accepts_any_version() -> None:
     assert if_match("*") is None
     assert if_match(None) is None
+
+
+def test_a_whole_number_written_with_a_fraction_is_an_integer() -> None:
+    """JSON Schema's `integer` takes 1.0, so a client (or a generator) may send it for a line
+    number or `valid_months`; it was refused as a decimal. Fractions stay exact decimals, and
+    a huge exponent is never expanded into an int."""
+    parsed = parse_json(b'{"line": 1.0, "months": 6e0, "kg": 1.50, "tiny": 1e-9, "huge": 1e400}')
+    assert parsed["line"] == 1
+    assert type(parsed["line"]) is int
+    assert type(parsed["months"]) is int
+    assert parsed["kg"] == Decimal("1.50")
+    assert parsed["tiny"] == Decimal("1e-9")
+    assert parsed["huge"] == Decimal("1e400")
+    assert isinstance(parsed["huge"], Decimal)

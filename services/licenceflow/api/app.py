@@ -36,6 +36,7 @@ from licenceflow.api.dependencies import (
 )
 from licenceflow.api.errors import EXCEPTION_HANDLERS
 from licenceflow.api.licences import LicenceController
+from licenceflow.api.options import AllowedMethods
 from licenceflow.api.rate_limits import RateLimits
 from licenceflow.api.relay import RelayLoop
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         middleware=[
             prometheus.RequestMetrics(),  # outermost: the refusals below are counted too
+            AllowedMethods(),
             RateLimits(per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
             Admission(
                 max_in_flight=settings.in_flight_cap,

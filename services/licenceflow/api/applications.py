@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from licenceflow.api import openapi
 from licenceflow.api.cursors import Cursors
 from licenceflow.api.dependencies import etag, if_match, provide_principal, resource_id, wake_relay
+from licenceflow.api.openapi_contract import enum_items
 from licenceflow.api.schemas import (
     ApplicationPage,
     ApplicationResource,
@@ -60,7 +61,12 @@ class ApplicationController(Controller):
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         state: State,
-        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key", schema_extra={"minLength": 1, "maxLength": 255}
+            ),
+        ] = None,
     ) -> Response[ApplicationResource]:
         context: Context = state.context
         body = await request.body()
@@ -99,11 +105,25 @@ class ApplicationController(Controller):
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         state: State,
-        status: Annotated[list[str] | None, QueryParameter(description="repeatable")] = None,
-        element: FromQuery[str | None] = None,
-        destination: FromQuery[str | None] = None,
+        # what each parameter takes, stated in the schema (`schema_extra`); checked below, in
+        # the contract's order (after the caller is known)
+        status: Annotated[
+            list[str] | None,
+            QueryParameter(description="repeatable", schema_extra=enum_items(Status)),
+        ] = None,
+        element: Annotated[
+            str | None, QueryParameter(schema_extra={"enum": sorted(RARE_EARTHS)})
+        ] = None,
+        destination: Annotated[
+            str | None, QueryParameter(schema_extra={"pattern": "^[A-Za-z]+$"})
+        ] = None,
         overdue: FromQuery[bool | None] = None,
-        sort: Annotated[str, QueryParameter(description="-created_at | due_at")] = "-created_at",
+        sort: Annotated[
+            str,
+            QueryParameter(
+                description="-created_at | due_at", schema_extra={"enum": sorted(SORTS)}
+            ),
+        ] = "-created_at",
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> ApplicationPage:

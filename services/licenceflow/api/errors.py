@@ -7,7 +7,7 @@ that hides its cause from the client and logs it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -65,8 +65,16 @@ def _kebab(name: str) -> str:
     return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
 
 
-def problem(status: int, title: str, detail: str, *, slug: str, **extra: Any) -> Response[Problem]:
-    headers = {}
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response[Problem]:
+    headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="licenceflow"'
     if status in (429, 503):
@@ -139,7 +147,8 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Proble
             errors=fields or None,
         )
     title = exc.__class__.__name__.replace("Exception", "") or "Error"
-    return problem(exc.status_code, title, str(exc.detail), slug=_kebab(title))
+    # the router's own headers are kept: a 405 names the methods there are (`Allow`, RFC 9110)
+    return problem(exc.status_code, title, str(exc.detail), slug=_kebab(title), headers=exc.headers)
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

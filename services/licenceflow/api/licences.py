@@ -15,6 +15,7 @@ from licenceflow.api import openapi
 from licenceflow.api.cursors import Cursors
 from licenceflow.api.dependencies import etag, if_match, resource_id
 from licenceflow.api.licence_schemas import LicencePage, LicenceResource, licence_resource
+from licenceflow.api.openapi_contract import enum_items
 from licenceflow.api.schemas import EventPage, event_page
 from licenceflow.domain.access import Principal
 from licenceflow.domain.errors import FieldProblem, InvalidFiling
@@ -66,14 +67,23 @@ class LicenceController(Controller):
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         state: State,
-        status: Annotated[list[str] | None, QueryParameter(description="repeatable")] = None,
+        status: Annotated[
+            list[str] | None,
+            QueryParameter(description="repeatable", schema_extra=enum_items(Status)),
+        ] = None,
         kind: Annotated[
-            list[str] | None, QueryParameter(description="standard | temporary")
+            list[str] | None,
+            QueryParameter(description="standard | temporary", schema_extra=enum_items(Kind)),
         ] = None,
         expiring_within_days: Annotated[
             int | None, QueryParameter(ge=0, le=3660, description="live, ending within N days")
         ] = None,
-        sort: Annotated[str, QueryParameter(description="-issued_at | valid_until")] = "-issued_at",
+        sort: Annotated[
+            str,
+            QueryParameter(
+                description="-issued_at | valid_until", schema_extra={"enum": sorted(SORTS)}
+            ),
+        ] = "-issued_at",
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> LicencePage:

@@ -1,8 +1,6 @@
-"""OpenAPI documentation of the request bodies that the workflow decodes itself.
-
-Handlers read raw JSON so that checks run in the contract's order (401 → 404 → 403 → 422);
-Litestar therefore cannot see the body types. Their schemas are generated here from the same
-msgspec types the workflow decodes into, so the documentation cannot drift from the code."""
+"""The OpenAPI pages: `/schema/openapi.json` and `/schema/swagger`, completed by
+`openapi_contract` (handlers read raw JSON so that checks run in the contract's order, 401 →
+404 → 403 → 422, and Litestar cannot see the body types), and Swagger UI's own files."""
 
 from __future__ import annotations
 
@@ -10,66 +8,35 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, get
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 from litestar.params import FromPath
 
-from licenceflow.domain.applications import ActionCommand
+from licenceflow.api.openapi_contract import REF, completed
 from licenceflow.domain.errors import NotFound
-from licenceflow.domain.filing import Filing
-from licenceflow.domain.licences import LicenceCommand, ShipmentRequest
-
-REF = "#/components/schemas/{name}"
+from licenceflow.workflow.context import Context
 
 
-class NewApplication(Filing, frozen=True, kw_only=True):
-    """An application as filed; `submit: true` files it at once (status `submitted`)."""
-
-    submit: bool = False
-
-
-def _components() -> dict[str, Any]:
-    (_, action, _, _, licence_action), components = msgspec.json.schema_components(
-        [NewApplication, ActionCommand, Filing, ShipmentRequest, LicenceCommand], ref_template=REF
-    )
-    patch = {
-        **components["Filing"],
-        "title": "FilingPatch",
-        "description": "JSON merge patch (RFC 7396) of a draft's filing; `lines` replace whole.",
-    }
-    patch.pop("required", None)
-    components["FilingPatch"] = patch
-    components["ApplicationAction"] = {"title": "ApplicationAction", **action}
-    components["LicenceAction"] = {"title": "LicenceAction", **licence_action}
-    return components
-
-
-SCHEMAS = _components()
-
-
-def with_request_bodies(spec: dict[str, Any]) -> dict[str, Any]:
-    """The generated spec, with the request-body schemas added beside Litestar's own."""
-    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-    for name, schema in SCHEMAS.items():
-        schemas.setdefault(name, schema)
-    return spec
-
-
-class _RequestBodies:
+class _Completed:
     @staticmethod
     def render_json(request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return OpenAPIRenderPlugin.render_json(request, with_request_bodies(openapi_schema))
+        context: Context = request.app.state.context
+        spec = completed(
+            openapi_schema,
+            regime_country=context.regime_country,
+            today=context.calendar.date_of(context.clock.now()),
+        )
+        return OpenAPIRenderPlugin.render_json(request, spec)
 
 
-class JsonSpec(_RequestBodies, JsonRenderPlugin):
-    """`/schema/openapi.json`, request bodies included."""
+class JsonSpec(_Completed, JsonRenderPlugin):
+    """`/schema/openapi.json`, completed (`openapi_contract`)."""
 
 
-class SwaggerUI(_RequestBodies, SwaggerRenderPlugin):
-    """`/schema/swagger`, request bodies included, its scripts and styles served by this service
-    (`ui_asset`): no CDN, so the page works in an air-gapped install."""
+class SwaggerUI(_Completed, SwaggerRenderPlugin):
+    """`/schema/swagger`, completed (`openapi_contract`), its scripts and styles served by this
+    service (`ui_asset`): no CDN, so the page works in an air-gapped install."""
 
     def __init__(self) -> None:
         super().__init__(

@@ -8,6 +8,7 @@ rule by field path. Every part of a filing is bounded: lengths, list sizes, magn
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -31,7 +32,54 @@ SHIP_DATE_RANGE = timedelta(days=5 * 366)  # a planned ship date within five yea
 NO_CONTROL_CHARS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # PostgreSQL text cannot hold NUL
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_CONTROL_CHARS)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_CONTROL_CHARS)]
-Code = Annotated[str, msgspec.Meta(max_length=16)]  # a symbol, country, currency or HS code
+
+# The rules `problems()` checks, stated in the JSON Schema too (`extra_json_schema` documents,
+# it does not validate): a client generated from the OpenAPI, or a fuzzer, sends what passes.
+COUNTRIES = sorted(c.alpha_2 for c in pycountry.countries)
+CURRENCY_PLACES = {c.code: c.exponent for c in iso4217.Currency if isinstance(c.exponent, int)}
+CURRENCIES = sorted(CURRENCY_PLACES)
+# 6 to 10 digits, a dot allowed between any two (API.md): 2846.90, 2846901940, 2805.30.1910
+HS_CODE = r"^[0-9](\.?[0-9]){5,9}$"
+
+
+def amount_pattern(places: int) -> str:
+    """A plain decimal below 10^15 with at most `places` places (JSON numbers are taken too;
+    strings keep amounts exact)."""
+    return r"^(0|[1-9][0-9]{0,14})" + (rf"(\.[0-9]{{1,{places}}})?$" if places else "$")
+
+
+QUANTITY = amount_pattern(QUANTITY_PLACES)
+
+
+def _code(**schema: object) -> msgspec.Meta:
+    return msgspec.Meta(max_length=16, extra_json_schema=schema)
+
+
+Country = Annotated[str, _code(enum=COUNTRIES, description="ISO 3166-1 alpha-2")]
+RareEarth = Annotated[str, _code(enum=sorted(RARE_EARTHS), description="a rare-earth symbol")]
+Symbol = Annotated[str, _code(enum=sorted(CHEMICAL_SYMBOLS), description="an element's symbol")]
+HsCode = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=19,  # ten digits and a dot between each two
+        extra_json_schema={"pattern": HS_CODE, "description": "6 to 10 digits, dots optional"},
+    ),
+]
+CurrencyCode = Annotated[str, _code(enum=CURRENCIES, description="ISO 4217, with a minor unit")]
+Quantity = Annotated[
+    Decimal,
+    msgspec.Meta(
+        extra_json_schema={"pattern": QUANTITY, "not": {"pattern": r"^0(\.0+)?$"}},
+        description="kg: positive, below 10^15, at most 3 decimal places",
+    ),
+]
+Amount = Annotated[
+    Decimal,
+    msgspec.Meta(
+        extra_json_schema={"pattern": amount_pattern(max(CURRENCY_PLACES.values()))},
+        description="non-negative, below 10^15, at most the currency's minor unit of places",
+    ),
+]
 
 
 class Form(StrEnum):
@@ -65,17 +113,20 @@ class TransportMode(StrEnum):
 
 class Party(Value, frozen=True, kw_only=True):
     name: ShortText
-    country: Code
+    country: Country
 
 
 class Line(Value, frozen=True, kw_only=True):
-    element: Code
+    element: RareEarth
     form: Form
-    hs_code: Code
-    quantity_kg: Decimal
-    value: Decimal
-    currency: Code
-    contains: Annotated[tuple[Code, ...], msgspec.Meta(max_length=MAX_CONSTITUENTS)] = ()
+    hs_code: HsCode
+    quantity_kg: Quantity
+    value: Amount
+    currency: CurrencyCode
+    contains: Annotated[
+        tuple[Symbol, ...],
+        msgspec.Meta(max_length=MAX_CONSTITUENTS, extra_json_schema={"uniqueItems": True}),
+    ] = ()
 
 
 class Filing(Value, frozen=True, kw_only=True):
@@ -86,7 +137,7 @@ class Filing(Value, frozen=True, kw_only=True):
     end_user: Party
     end_use: Text
     end_use_category: EndUseCategory
-    destination_country: Code
+    destination_country: Country
     transport_mode: TransportMode
     planned_ship_date: date
     contract_ref: ShortText
@@ -161,11 +212,10 @@ def _line_problems(line: Line, at: str) -> list[FieldProblem]:
             found.append(FieldProblem(field=f"{at}.{field}", message=message))
 
     check(line.element in RARE_EARTHS, "element", f"'{line.element}' is not a rare-earth symbol")
-    digits = line.hs_code.replace(".", "")
     check(
-        digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 10,
+        re.fullmatch(HS_CODE, line.hs_code) is not None,
         "hs_code",
-        "6 to 10 digits, dots optional",
+        "6 to 10 digits, dots optional between them (2846.90, 2846901940)",
     )
     quantity = exact(line.quantity_kg, QUANTITY_PLACES)
     check(

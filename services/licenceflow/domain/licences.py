@@ -35,6 +35,7 @@ from licenceflow.domain.filing import (
     QUANTITY_PLACES,
     Filing,
     Form,
+    Quantity,
     exact,
 )
 from licenceflow.domain.values import Value
@@ -108,7 +109,7 @@ class LicenceLine(Value, frozen=True, kw_only=True):
 
 class ShippedLine(Value, frozen=True, kw_only=True):
     line: Annotated[int, msgspec.Meta(ge=1, le=MAX_LINES)]
-    quantity_kg: Decimal
+    quantity_kg: Quantity
 
 
 ShipmentRef = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NO_CONTROL_CHARS)]

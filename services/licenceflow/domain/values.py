@@ -30,13 +30,18 @@ def convert(data: Any, type_: type[T], *, at: str = "") -> T:
         raise InvalidFiling([problem_of(error, at)]) from None
 
 
-def _exact_number(text: str) -> Decimal:
-    """A JSON number as an exact Decimal; one beyond Decimal's own exponent limits
+def _exact_number(text: str) -> Decimal | int:
+    """A JSON number with a fraction or an exponent, exact: a Decimal, or an int when it is a
+    whole number of sane size (JSON has one kind of number: `1.0` is the integer 1, and JSON
+    Schema's `integer` takes it). One beyond Decimal's own exponent limits
     (`1e9999999999999999999`) is malformed input, not a crash."""
     try:
-        return Decimal(text)
+        number = Decimal(text)
     except DecimalException as error:
         raise ValueError(f"the number {text[:40]} is out of range") from error
+    if number.is_finite() and number.adjusted() < 19 and number == number.to_integral_value():
+        return int(number)
+    return number
 
 
 _json = msgspec.json.Decoder(float_hook=_exact_number)  # JSON numbers stay exact: never floats

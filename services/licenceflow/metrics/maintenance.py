@@ -86,10 +86,28 @@ async def rebuild(conn: Connection, redis: Any, calendar: WorkingCalendar) -> ke
     return fresh
 
 
+ATTEMPTS = 20  # reads while the projector keeps moving, before saying so
+
+
 async def check(conn: Connection, redis: Any) -> list[str]:
-    """Every figure where Redis and PostgreSQL disagree, as of the projector's position."""
+    """Every figure where Redis and PostgreSQL disagree, as of the projector's position.
+
+    The figures are read after the position; a projector applying a batch in between would
+    make them newer than it (a drift that is not one). The projector writes a batch and its
+    position together, so the figures belong to the position when it is the same after them
+    as before: read again until it is."""
     generation = await keys.current(redis)
-    position = (await redis.get(generation.position) or b"").decode()
+    for _ in range(ATTEMPTS):
+        position = (await redis.get(generation.position) or b"").decode()
+        drift = await _drift(conn, redis, generation, position)
+        if (await redis.get(generation.position) or b"").decode() == position:
+            return drift
+    return [f"the projector moved during each of {ATTEMPTS} reads: check again when it rests"]
+
+
+async def _drift(
+    conn: Connection, redis: Any, generation: keys.Generation, position: str
+) -> list[str]:
     xact, seq = parse_position(position)
     expected: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
 
