@@ -40,8 +40,8 @@ MUTANTS = (
     Mutant(
         "application row lock",
         "workflow/applications.py",
-        "app = await store.get(conn, id, visibility(principal), for_update=True)",
-        "app = await store.get(conn, id, visibility(principal), for_update=False)",
+        "app = await store.get(conn, id, principal.visibility, for_update=True)",
+        "app = await store.get(conn, id, principal.visibility, for_update=False)",
         (f"{CONCURRENCY}::test_without_if_match_actions_are_judged_in_turn",),
     ),
     Mutant(
@@ -75,8 +75,8 @@ MUTANTS = (
     Mutant(
         "licence row lock",
         "workflow/licences.py",
-        "licence = await store.get(conn, id, visibility(principal), for_update=True)",
-        "licence = await store.get(conn, id, visibility(principal), for_update=False)",
+        "licence = await store.get(conn, id, principal.visibility, for_update=True)",
+        "licence = await store.get(conn, id, principal.visibility, for_update=False)",
         (
             f"{LICENCES}::test_fifty_concurrent_shipments_never_overdraw",
             f"{LICENCES}::test_a_replayed_shipment_is_recorded_once_even_concurrently",

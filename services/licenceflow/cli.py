@@ -1,5 +1,5 @@
-"""`licenceflow` command line: serve | migrate | dev | worker | scheduler | projector | metrics |
-simulate | token."""
+"""`licenceflow` command line: serve | migrate | dev | worker | scheduler | projector | metrics
+(rebuild, check) | simulate | token | load-tokens. `licenceflow <command> --help` says more."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import msgspec
 
 from licenceflow import embedded
 from licenceflow.config import ConfigError, Settings
+from licenceflow.names import HOUSEKEEPING
 from licenceflow.store import migrations
 
 log = logging.getLogger("licenceflow")
@@ -97,8 +98,9 @@ def _share_prometheus_samples() -> None:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from licenceflow.names import QUEUES
     from licenceflow.simulation import scenarios
-    from licenceflow.workers.celery_app import QUEUES, create_celery
+    from licenceflow.workers.celery_app import create_celery
 
     queues = args.queues or ",".join(QUEUES)
     desks = scenarios.load(settings.scenario).desks()
@@ -270,14 +272,16 @@ def _sweep_interval(speed: float) -> float:
 
 async def _prepare(settings: Settings) -> list[str]:
     """Migrate, and store the business clock's anchor before any process acts on it."""
-    from licenceflow.api.app import proposed_anchor
+    from licenceflow.clock import ClockAnchor
     from licenceflow.store import clock as stored_clock
 
     assert settings.database_url
     applied = await _migrate(settings.database_url)
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await stored_clock.load_anchor(conn, proposed_anchor(settings))
+        await stored_clock.load_anchor(
+            conn, ClockAnchor.proposed(settings.clock_start, settings.clock_speed)
+        )
     finally:
         await conn.close()
     return applied
@@ -288,7 +292,7 @@ def _children(settings: Settings, args: argparse.Namespace, data: Path) -> list[
 
     desks = scenarios.load(settings.scenario).desks()
     commands = [["worker", "--queues", desk] for desk in desks]
-    commands.append(["worker", "--queues", "housekeeping", "--concurrency", "1"])
+    commands.append(["worker", "--queues", HOUSEKEEPING, "--concurrency", "1"])
     commands.append(["scheduler", "--schedule-file", str(data / "beat-schedule")])
     commands.append(["projector"])
     if not args.no_simulate:

@@ -32,6 +32,13 @@ class ClockAnchor(msgspec.Struct, frozen=True, kw_only=True):
     business: datetime
     speed: float
 
+    @classmethod
+    def proposed(cls, start: datetime | None, speed: float) -> ClockAnchor:
+        """The anchor a process proposes at its start (business time `start`, or now): the
+        first one stored wins, and every process of the database runs on it."""
+        real = real_utc_now()
+        return cls(real=real, business=start or real, speed=speed)
+
     def business_time(self, real_now: datetime) -> datetime:
         return self.business + (real_now - self.real) * self.speed
 

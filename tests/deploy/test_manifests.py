@@ -33,8 +33,8 @@ import yaml
 from licenceflow import cli
 from licenceflow.api.app import create_app
 from licenceflow.config import PREFIX, ConfigError, Settings
+from licenceflow.names import QUEUES
 from licenceflow.simulation import scenarios
-from licenceflow.workers.celery_app import QUEUES
 
 Doc = dict[str, Any]
 

@@ -25,10 +25,10 @@ from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_
 from licenceflow.config import Settings
 from licenceflow.metrics import keys
 from licenceflow.metrics.projector import events_behind, one_pass
+from licenceflow.names import QUEUES
 from licenceflow.store import clock as stored_clock
 from licenceflow.store import migrations, pool
 from licenceflow.store.pool import Connection
-from licenceflow.workers.celery_app import QUEUES
 from tests import harness
 from tests.examples import application_body
 from tests.integration.served import serving

@@ -16,9 +16,9 @@ from litestar.testing import AsyncTestClient
 
 from licenceflow.api.app import create_app
 from licenceflow.config import Settings
+from licenceflow.domain.access import Visibility
 from licenceflow.domain.applications import Application
 from licenceflow.store import applications as store
-from licenceflow.store.applications import Visibility
 from licenceflow.store.batched import MOST_PER_BATCH, Batched, Send
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body

@@ -11,7 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from licenceflow.domain.access import Principal
+from licenceflow.domain.access import Principal, Visibility
 from licenceflow.domain.applications import Status
 from licenceflow.domain.audit import Role
 from licenceflow.store import applications as store
@@ -266,7 +266,7 @@ async def test_a_write_on_a_stale_version_writes_nothing(
         "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
     )
     app_id = UUID(created.json()["id"])
-    read = await store.get(db, app_id, store.Visibility(org=None, officer=True))
+    read = await store.get(db, app_id, Visibility(org=None, officer=True))
     assert read is not None
     moved = await client.post(
         f"/v1/applications/{app_id}/actions", json={"action": "accept"}, headers=auth("officer")
@@ -274,6 +274,6 @@ async def test_a_write_on_a_stale_version_writes_nothing(
     assert moved.status_code == 200
     stale = msgspec.structs.replace(read, status=Status.WITHDRAWN, version=read.version + 1)
     assert not await store.update(db, stale, [], expected_version=read.version)
-    now = await store.get(db, app_id, store.Visibility(org=None, officer=True))
+    now = await store.get(db, app_id, Visibility(org=None, officer=True))
     assert now is not None
     assert (now.status, now.version) == (Status.UNDER_REVIEW, read.version + 1)

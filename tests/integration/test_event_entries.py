@@ -12,6 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from licenceflow.domain.access import Visibility
 from licenceflow.domain.audit import Actor, Event, Role
 from licenceflow.store import applications as store
 from licenceflow.store import events
@@ -100,9 +101,7 @@ async def test_a_filing_whose_events_fail_leaves_no_application(
     created = await client.post(
         "/v1/applications", json=application_body(), headers=auth("exporter")
     )
-    filed = await store.get(
-        db, UUID(created.json()["id"]), store.Visibility(org="acme", officer=False)
-    )
+    filed = await store.get(db, UUID(created.json()["id"]), Visibility(org="acme", officer=False))
     assert filed is not None
     id = uuid4()
     app = msgspec.structs.replace(filed, id=id, reference=store.unnumbered(id, AT.year))
@@ -131,7 +130,7 @@ async def test_an_update_writes_its_entries_with_it_and_a_stale_one_writes_neith
         "/v1/applications", json=application_body(), headers=auth("exporter")
     )
     id = UUID(created.json()["id"])
-    filed = await store.get(db, id, store.Visibility(org="acme", officer=False))
+    filed = await store.get(db, id, Visibility(org="acme", officer=False))
     assert filed is not None
     edited = msgspec.structs.replace(filed, version=filed.version + 1)
 
@@ -155,6 +154,6 @@ async def test_an_update_writes_its_entries_with_it_and_a_stale_one_writes_neith
         "application.create",
         "application.edit",
     }
-    stored = await store.get(db, id, store.Visibility(org="acme", officer=False))
+    stored = await store.get(db, id, Visibility(org="acme", officer=False))
     assert stored is not None
     assert stored.version == filed.version + 1

@@ -30,19 +30,19 @@ import pytest
 from licenceflow.clock import ClockAnchor, real_utc_now
 from licenceflow.config import Settings
 from licenceflow.simulation import scenarios
-from licenceflow.simulation.queueing import (
-    erlang_c_wait,
-    fcfs_waits,
-    ks_critical,
-    ks_exponential,
-    mean_critical,
-)
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
 from tests.integration.served import serving
 from tests.private_redis import PrivateRedis
 from tests.processes import start
+from tests.queueing import (
+    erlang_c_wait,
+    fcfs_waits,
+    ks_critical,
+    ks_exponential,
+    mean_critical,
+)
 from tests.reports import report
 
 JOBS = 1000

@@ -21,7 +21,6 @@ from litestar.testing import AsyncTestClient
 from licenceflow.config import Settings
 from licenceflow.domain.access import Principal
 from licenceflow.domain.audit import Role
-from licenceflow.faults import PAUSE_AT, PAUSE_MARKER, PAUSE_SKIP
 from licenceflow.metrics import keys
 from licenceflow.metrics.projector import BATCH, apply_batch, events_behind, read_batch
 from licenceflow.simulation import generator, scenarios
@@ -116,17 +115,14 @@ class Projector:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, pause_after_reads: int | None = None) -> None:
-        env = dict(self.env)
+        launcher = ["-m", "licenceflow"]
         if pause_after_reads is not None:
-            env |= {
-                PAUSE_AT: "projector-read",
-                PAUSE_MARKER: str(self.marker),
-                PAUSE_SKIP: str(pause_after_reads - 1),
-            }
+            skip = str(pause_after_reads - 1)
+            launcher = ["-m", "tests.paused", "projector-read", str(self.marker), skip, "--"]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "licenceflow", "projector"],
-                env=env,
+                [sys.executable, *launcher, "projector"],
+                env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

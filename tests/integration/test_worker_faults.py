@@ -18,7 +18,6 @@ from litestar.testing import AsyncTestClient
 
 from licenceflow.api.app import create_app
 from licenceflow.config import Settings
-from licenceflow.faults import PAUSE_AT, PAUSE_MARKER
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
 from tests.polling import eventually
@@ -38,15 +37,15 @@ class Worker:
             "LICENCEFLOW_REDIS_URL": redis_url,
             "LICENCEFLOW_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         }
+        launcher = ["-m", "licenceflow"]
         if pause is not None:
-            env |= {PAUSE_AT: "after-commit", PAUSE_MARKER: str(pause)}
+            launcher = ["-m", "tests.paused", "after-commit", str(pause), "0", "--"]
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "licenceflow",
+                    *launcher,
                     "worker",
                     "--queues",
                     "intake",

@@ -430,12 +430,13 @@ async def prepare(url: str, redis_url: str, count: int) -> dict[str, Any]:
     conn = await connect(url)
     redis = aioredis.from_url(redis_url)
     try:
-        from licenceflow.api.app import proposed_anchor
-        from licenceflow.clock import BusinessClock
+        from licenceflow.clock import BusinessClock, ClockAnchor
         from licenceflow.store import clock as stored_clock
 
         settings = Settings(database_url=url, jwt_secret=SECRET)
-        anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
+        anchor = await stored_clock.load_anchor(
+            conn, ClockAnchor.proposed(settings.clock_start, settings.clock_speed)
+        )
         ctx = Context(clock=BusinessClock(anchor), calendar=WorkingCalendar())
         started = time.monotonic()
         await load(url, ctx, count)
@@ -449,7 +450,7 @@ async def prepare(url: str, redis_url: str, count: int) -> dict[str, Any]:
         create_sql, app = await creation_statements(conn, ctx)
 
         async def read() -> None:  # the point lookup; the service batches it (store.batched)
-            await applications_store.get(conn, app.id, workflow.visibility(EXPORTER))
+            await applications_store.get(conn, app.id, EXPORTER.visibility)
 
         read_sql = await captured(conn, read)
         submitted = [

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from licenceflow.simulation.queueing import (
+from tests.queueing import (
     erlang_c_probability,
     erlang_c_wait,
     fcfs_waits,

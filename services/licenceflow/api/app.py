@@ -39,7 +39,7 @@ from licenceflow.api.licences import LicenceController
 from licenceflow.api.options import AllowedMethods
 from licenceflow.api.rate_limits import RateLimits
 from licenceflow.api.relay import RelayLoop
-from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
+from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar
 from licenceflow.config import Settings
 from licenceflow.metrics import backlog
 from licenceflow.metrics.backlog_cache import BacklogCache
@@ -55,11 +55,6 @@ from licenceflow.workflow.context import Context
 MAX_BODY_BYTES = 1024 * 1024
 
 log = logging.getLogger(__name__)
-
-
-def proposed_anchor(settings: Settings) -> ClockAnchor:
-    real = real_utc_now()
-    return ClockAnchor(real=real, business=settings.clock_start or real, speed=settings.clock_speed)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -84,7 +79,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.pool = pool
             app.state.acquire_timeout = settings.db_acquire_timeout_seconds  # then a 503
             async with pool.acquire() as conn:
-                anchor = await stored_clock.load_anchor(conn, proposed_anchor(settings))
+                anchor = await stored_clock.load_anchor(
+                    conn, ClockAnchor.proposed(settings.clock_start, settings.clock_speed)
+                )
             app.state.application_reads = await applications_store.reads(dsn)
             opened.push_async_callback(app.state.application_reads.close)
             app.state.application_filings = await applications_store.filings(dsn)
@@ -162,7 +159,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="licenceflow",
             version=__version__,
-            description="Export-licence workflow for controlled rare earths. See API.md.",
+            description=(
+                "Export-licence workflow for controlled rare earths. The contract: "
+                "services/licenceflow/api/API.md in the repository."
+            ),
             path="/schema",
             render_plugins=[openapi.JsonSpec(path="/openapi.json"), openapi.SwaggerUI()],
         ),

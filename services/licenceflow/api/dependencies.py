@@ -2,11 +2,11 @@
 
 Only these two, one after the other: the connection depends on the caller, so a request that
 fails authentication never takes one from the pool, and Litestar resolves each alone (two or
-more dependencies at one level cost a task group per request: about a third of a cheap
+more dependencies at one level cost a task group per request, a large share of a cheap
 request's time). What is the same for every request (the context, the cursors) handlers read
 from the application's `state`. The two paths clients poll, an application by id and the
 backlog, call `provide_principal` in their body instead, as the dependency would: Litestar's
-resolving it cost them about a tenth of their CPU (8% of a read's)."""
+resolving it was a measurable share of their CPU (the profiles: tests/perf/README.md)."""
 
 from __future__ import annotations
 

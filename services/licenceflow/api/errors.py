@@ -42,23 +42,14 @@ STATUS: dict[type[errors.DomainError], int] = {
 }
 
 
-class FieldError(msgspec.Struct, frozen=True):
-    field: str
-    message: str
-
-
 class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     type: str
     title: str
     status: int
     detail: str
-    errors: list[FieldError] | None = None
+    errors: list[errors.FieldProblem] | None = None
     current_status: str | None = None
     action: str | None = None
-
-
-def _slug(error: errors.DomainError) -> str:
-    return getattr(error, "slug", None) or _kebab(type(error).__name__)
 
 
 def _kebab(name: str) -> str:
@@ -126,16 +117,18 @@ def domain_error(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response
     status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
     extra: dict[str, Any] = {}
     if isinstance(exc, errors.InvalidFiling):
-        extra["errors"] = [FieldError(p.field, p.message) for p in exc.problems]
+        extra["errors"] = exc.problems
     if isinstance(exc, errors.InvalidTransition):
         extra |= {"current_status": exc.current_status, "action": exc.action}
-    return problem(status, exc.title, exc.detail, slug=_slug(exc), **extra)
+    return problem(status, exc.title, exc.detail, slug=_kebab(type(exc).__name__), **extra)
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     if isinstance(exc, ValidationException):
         fields = [
-            FieldError(str(e.get("key", "query")), str(e.get("message", "invalid")))
+            errors.FieldProblem(
+                field=str(e.get("key", "query")), message=str(e.get("message", "invalid"))
+            )
             for e in (exc.extra if isinstance(exc.extra, list) else [])
             if isinstance(e, dict)
         ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
+import asyncpg
 import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
+from redis.exceptions import RedisError
 
 from licenceflow.store import migrations
 from licenceflow.store.pool import Pool
@@ -42,8 +44,8 @@ async def _postgres(pool: Pool) -> Literal["ok", "unreachable", "migrations pend
     try:
         async with asyncio.timeout(READY_TIMEOUT), pool.acquire() as conn:
             current = await migrations.is_current(conn)
-    except (OSError, TimeoutError, Exception):
-        return "unreachable"
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return "unreachable"  # a bug is not an outage: anything else is logged as one (500)
     return "ok" if current else "migrations pending"
 
 
@@ -53,6 +55,6 @@ async def _redis(client: Any) -> Literal["ok", "unreachable", "not configured"]:
     try:
         async with asyncio.timeout(READY_TIMEOUT):
             await client.ping()
-    except Exception:
+    except (OSError, TimeoutError, RedisError):
         return "unreachable"
     return "ok"

@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 from licenceflow.api.dependencies import provide_principal
 from licenceflow.metrics import backlog, telemetry
 from licenceflow.metrics.backlog import Backlog
-from licenceflow.workers.celery_app import QUEUES
+from licenceflow.names import QUEUES
 from licenceflow.workflow.context import Context
 
 REQUESTS = Counter(

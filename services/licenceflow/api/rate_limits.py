@@ -28,12 +28,13 @@ from redis.exceptions import RedisError
 from licenceflow.api.auth import Authenticator
 from licenceflow.api.errors import send_problem
 from licenceflow.domain.errors import NotAuthenticated
+from licenceflow.names import RATE_KEYS
 
 log = logging.getLogger(__name__)
 
 EXEMPT = ("/health/",)
 WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # its unread body: close, not drain
-KEY_PREFIX = "licenceflow:rate:"
+KEY_PREFIX = RATE_KEYS
 POLICY = "principal"
 
 # KEYS[1]: the principal's TAT; ARGV: emission interval T and burst B x T, in microseconds.

@@ -12,6 +12,13 @@ MEMBER_ROLES = frozenset({Role.EXPORTER, Role.VIEWER})
 WRITER_ROLES = frozenset({Role.EXPORTER, Role.OFFICER})
 
 
+class Visibility(Value, frozen=True, kw_only=True):
+    """Who is looking: members of `org` (None: of no org) and whether officers' sight applies."""
+
+    org: str | None
+    officer: bool
+
+
 class Principal(Value, frozen=True, kw_only=True):
     sub: str
     org: str
@@ -25,6 +32,11 @@ class Principal(Value, frozen=True, kw_only=True):
     @property
     def is_officer(self) -> bool:
         return Role.OFFICER in self.roles
+
+    @property
+    def visibility(self) -> Visibility:
+        """What this principal sees: its organisation's files as a member, any as an officer."""
+        return Visibility(org=self.member_of, officer=self.is_officer)
 
     def acting_as(self, allowed: frozenset[Role], doing: str) -> Actor:
         """The actor this principal is in one of the `allowed` roles; `Forbidden` if in none."""

@@ -11,11 +11,12 @@
     │   ├── RequestInProgress  the same Idempotency-Key is still being processed
     │   ├── LicenceNotUsable   the licence is not active, or the date is outside its validity
     │   ├── QuantityExceeded   a shipment asks for more than a line has left
-    │   ├── ShipmentRefConflict  a shipment reference came back with other lines or date
-    │   └── IdempotencyKeyReused   the same key came with another body
+    │   └── ShipmentRefConflict  a shipment reference came back with other lines or date
+    ├── IdempotencyKeyReused   the same key came with another body (a 422, not a conflict)
     └── StaleVersion           If-Match names a version that is no longer current
 
-The API maps each class to one HTTP status in one place (`api/errors.py`); workers log them.
+The API maps each class to one HTTP status in one place (`api/errors.py`), and names its
+problem type after the class (`QuantityExceeded` → `…/quantity-exceeded`); workers log them.
 """
 
 from __future__ import annotations
@@ -65,12 +66,10 @@ class Forbidden(DomainError):
 
 class Conflict(DomainError):
     title = "Conflict"
-    slug = "conflict"
 
 
 class InvalidTransition(Conflict):
     title = "Invalid transition"
-    slug = "invalid-transition"
 
     def __init__(self, current_status: str, action: str) -> None:
         super().__init__(f"action '{action}' is not allowed in status '{current_status}'")
@@ -80,22 +79,18 @@ class InvalidTransition(Conflict):
 
 class RequestInProgress(Conflict):
     title = "Request in progress"
-    slug = "request-in-progress"
 
 
 class LicenceNotUsable(Conflict):
     title = "Licence not usable"
-    slug = "licence-not-usable"
 
 
 class QuantityExceeded(Conflict):
     title = "Quantity exceeded"
-    slug = "quantity-exceeded"
 
 
 class ShipmentRefConflict(Conflict):
     title = "Shipment reference conflict"
-    slug = "shipment-ref-conflict"
 
 
 class IdempotencyKeyReused(DomainError):

@@ -11,12 +11,13 @@ import msgspec
 from licenceflow.clock import WorkingCalendar
 from licenceflow.domain.applications import DECIDED, Status
 from licenceflow.metrics import keys
+from licenceflow.names import DESK_QUEUES
 
 WINDOW_DAYS = 30
 DESK = "g"  # the global scope: one authority's desk serves every organisation
 _generation = keys.Generation(1)  # the generation this process read last
 BUCKETS = ("pending", *sorted(s.value for s in DECIDED))
-QUEUES = ("intake", "review")
+QUEUES = DESK_QUEUES
 WATCHED = (keys.PREFIX, *QUEUES)  # every key `read` reads starts with one of these
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-PREFIX = "licenceflow:metrics:"
+from licenceflow.names import METRICS_KEYS
+
+PREFIX = METRICS_KEYS
 CURRENT = PREFIX + "current"
 
 

@@ -1,6 +1,7 @@
 """Operator tools for the read model: `rebuild` replays every event into fresh keys and swaps
-them in; `check` recomputes the figures from PostgreSQL with its own SQL (not the projector's
-code) as of the projector's position and lists every difference."""
+them in; `check` recomputes the figures from PostgreSQL with SQL of their own
+(`store.projection.counts_as_of`, not the projector's code) as of the projector's position,
+and lists every difference."""
 
 from __future__ import annotations
 
@@ -8,66 +9,13 @@ from collections import defaultdict
 from typing import Any
 
 from licenceflow.clock import WorkingCalendar
+from licenceflow.domain.applications import PENDING
 from licenceflow.metrics import keys
 from licenceflow.metrics.projector import parse_position, project_once
+from licenceflow.store import projection as projection_store
 from licenceflow.store.pool import Connection
 
 GENERATIONS = keys.PREFIX + "generations"
-
-_EVENTS = """
-WITH ev AS (
-    SELECT e.org, e.from_status, e.to_status, e.reason_code, a.elements, a.destination_country,
-           coalesce(e.from_status IN ('submitted','under_review','info_requested','delayed'),
-                    false) AS was_pending,
-           e.to_status IN ('submitted','under_review','info_requested','delayed') AS is_pending
-    FROM events e JOIN applications a ON a.id = e.stream_id
-    WHERE e.stream = 'application' AND (e.xact_id, e.seq) <= ($1::text::xid8, $2::bigint)
-)
-"""
-
-_STATUS = (
-    _EVENTS
-    + """
-SELECT org, status, sum(n)::bigint AS n FROM (
-    SELECT org, to_status AS status, 1 AS n FROM ev
-    UNION ALL SELECT org, from_status, -1 FROM ev WHERE from_status IS NOT NULL
-) moves GROUP BY org, status
-"""
-)
-
-_TOTALS = (
-    _EVENTS
-    + """
-SELECT org, 'submitted' AS field, count(*) AS n FROM ev WHERE is_pending AND NOT was_pending
-GROUP BY org
-UNION ALL
-SELECT org, to_status, count(*) FROM ev
-WHERE was_pending AND to_status IN ('approved', 'temporarily_approved', 'rejected')
-GROUP BY org, to_status
-UNION ALL
-SELECT org, 'refused', count(*) FROM ev WHERE was_pending AND reason_code = 'refused'
-GROUP BY org
-"""
-)
-
-_BUCKETS = (
-    _EVENTS
-    + """
-SELECT org, kind, name || ':' || bucket AS field, sum(n)::bigint AS n FROM (
-    SELECT org, 'pending' AS bucket, elements, destination_country,
-           CASE WHEN is_pending AND NOT was_pending THEN 1 ELSE -1 END AS n
-    FROM ev WHERE is_pending <> was_pending
-    UNION ALL
-    SELECT org, to_status, elements, destination_country, 1 FROM ev
-    WHERE was_pending AND to_status IN ('approved', 'temporarily_approved', 'rejected')
-) counted
-CROSS JOIN LATERAL (
-    SELECT 'element' AS kind, unnest(elements) AS name
-    UNION ALL SELECT 'destination', destination_country
-) named
-GROUP BY org, kind, name, bucket
-"""
-)
 
 
 async def rebuild(conn: Connection, redis: Any, calendar: WorkingCalendar) -> keys.Generation:
@@ -116,12 +64,8 @@ async def _drift(
             table = expected[(scope, name)]
             table[field] = table.get(field, 0) + n
 
-    for row in await conn.fetch(_STATUS, xact, seq):
-        count(row["org"], "status", row["status"], row["n"])
-    for row in await conn.fetch(_TOTALS, xact, seq):
-        count(row["org"], "totals", row["field"], row["n"])
-    for row in await conn.fetch(_BUCKETS, xact, seq):
-        count(row["org"], row["kind"], row["field"], row["n"])
+    for org, name, field, n in await projection_store.counts_as_of(conn, xact, seq):
+        count(org, name, field, n)
 
     drift = []
     for (scope, name), fields in sorted(expected.items()):
@@ -134,9 +78,7 @@ async def _drift(
             if want != have:
                 drift.append(f"{scope} {name} {field}: redis {have}, postgres {want}")
         if name == "status":
-            pending = sum(
-                fields.get(s, 0) for s in ("submitted", "under_review", "info_requested", "delayed")
-            )
+            pending = sum(fields.get(status, 0) for status in PENDING)
             have = int(await redis.zcard(generation.key(scope, "pending")))
             if have != pending:
                 drift.append(f"{scope} pending: redis {have}, postgres {pending}")

@@ -23,33 +23,15 @@ import time
 from typing import Any, NamedTuple
 
 from licenceflow.domain.deadlines import Calendar
-from licenceflow.faults import pause_point
 from licenceflow.metrics import keys, telemetry
 from licenceflow.metrics.projection import Fact, ops_for
+from licenceflow.store import projection as projection_store
 from licenceflow.store.pool import Connection
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
 POLL_SECONDS = 1.0
-
-_READ = """
-SELECT e.seq, e.xact_id::text::bigint AS xact, e.at, e.org, e.stream_id AS application_id,
-       e.action, e.from_status, e.to_status, e.reason_code, a.elements,
-       a.destination_country AS destination, a.submitted_at, a.due_at,
-       extract(epoch FROM e.recorded_at)::float8 AS recorded
-FROM events e JOIN applications a ON a.id = e.stream_id
-WHERE e.stream = 'application'
-  AND (e.xact_id, e.seq) > ($1::text::xid8, $2::bigint)
-  AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY e.xact_id, e.seq
-LIMIT $3
-"""
-
-_BEHIND = """
-SELECT count(*) FROM events
-WHERE stream = 'application' AND (xact_id, seq) > ($1::text::xid8, $2::bigint)
-"""
 
 _APPLY = """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
@@ -76,8 +58,9 @@ def parse_position(position: str) -> tuple[str, int]:
 
 async def read_batch(conn: Connection, position: str, limit: int = BATCH) -> list[Fact]:
     xact, seq = parse_position(position)
-    rows = await conn.fetch(_READ, xact, seq, limit)
-    return [Fact(**dict(row)) for row in rows]
+    return [
+        Fact(**dict(row)) for row in await projection_store.events_after(conn, xact, seq, limit)
+    ]
 
 
 async def apply_batch(
@@ -108,7 +91,6 @@ async def project_once(
         facts = await read_batch(conn, position)
         if not facts:
             return Pass(applied, lag)
-        pause_point("projector-read")  # tests only: a kill lands after a read, before applying
         if await apply_batch(redis, generation, position, facts, calendar):
             applied += len(facts)
             lag = max(lag, time.time() - min(fact.recorded for fact in facts))
@@ -117,8 +99,7 @@ async def project_once(
 async def events_behind(conn: Connection, redis: Any, generation: keys.Generation) -> int:
     """Committed events the generation has not applied yet."""
     xact, seq = parse_position((await redis.get(generation.position) or b"").decode())
-    behind: int = await conn.fetchval(_BEHIND, xact, seq)
-    return behind
+    return await projection_store.events_behind(conn, xact, seq)
 
 
 async def one_pass(conn: Connection, redis: Any, calendar: Calendar) -> Pass:

@@ -19,7 +19,9 @@ from typing import Any
 
 import msgspec
 
-KEY = "licenceflow:telemetry"
+from licenceflow.names import TELEMETRY_KEY
+
+KEY = TELEMETRY_KEY
 
 
 class Pipeline(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,20 +11,19 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from licenceflow.domain.applications import AWAITING_AUTHORITY, Application, Decision, Status
+from licenceflow.domain.access import Visibility
+from licenceflow.domain.applications import (
+    AWAITING_AUTHORITY,
+    CLOCK_RUNNING,
+    Application,
+    Decision,
+    Status,
+)
 from licenceflow.domain.filing import Filing
 from licenceflow.store import events
 from licenceflow.store.batched import Batched, lost
 from licenceflow.store.keyset import PageQuery
 from licenceflow.store.pool import Connection
-
-
-class Visibility(msgspec.Struct, frozen=True):
-    """Who is looking: members of `org` (None: of no org) and whether officers' sight applies."""
-
-    org: str | None
-    officer: bool
-
 
 _COLUMNS = """id, org, reference, status, version, filing, created_by, created_at, submitted_at,
     accepted_at, decided_at, closed_at, due_at, referred, resume_status, paused_since,
@@ -292,7 +291,7 @@ async def page(
     if query.overdue is not None:
         # as domain.applications.progress: the clock runs, and the deadline's last second is over
         overdue = (
-            f"(status IN ('under_review', 'delayed')"
+            f"(status IN {_listed(CLOCK_RUNNING)}"
             f" AND due_at IS NOT NULL AND due_at + interval '1 second' <= {q.arg(now)})"
         )
         q.where(overdue if query.overdue else f"NOT {overdue}")
@@ -301,11 +300,17 @@ async def page(
     return [from_row(r) for r in rows]
 
 
+def _listed(statuses: frozenset[Status]) -> str:
+    """A status set as an SQL list of constants (the domain's names: no input reaches it), so
+    that the planner sees the values."""
+    return "(" + ", ".join(f"'{status}'" for status in sorted(statuses)) + ")"
+
+
 async def lock_overdue(conn: Connection, now: datetime, *, limit: int) -> list[Application]:
     """Applications under review whose deadline's last second is over, locked (SKIP LOCKED)."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM applications
-            WHERE status = 'under_review' AND due_at + interval '1 second' <= $1
+            WHERE status = '{Status.UNDER_REVIEW}' AND due_at + interval '1 second' <= $1
             ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED""",
         now,
         limit,
@@ -318,7 +323,7 @@ async def lock_waiting(conn: Connection, today: date, *, limit: int) -> list[App
     them: 20 working days are at least that long), oldest request first, locked (SKIP LOCKED)."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM applications
-            WHERE status = 'info_requested' AND paused_since <= $1::date - 20
+            WHERE status = '{Status.INFO_REQUESTED}' AND paused_since <= $1::date - 20
             ORDER BY paused_since, id LIMIT $2 FOR UPDATE SKIP LOCKED""",
         today,
         limit,

@@ -18,9 +18,8 @@ The lanes' connections are the batcher's own (`Batched.open`), not the service's
   anew at each execution for as long as a plan for the arguments given looks cheaper than a
   generic one. For a statement over `unnest($keys)` it always does when the batches are small
   (the generic plan guesses ten keys), which is when requests come one at a time: planning
-  then cost more than the lookup itself (pgbench, one key per query: 8,600 queries/s planned
-  each time against 34,000 for the point lookup). The generic plan is the same nested loop
-  over the primary key for any number of keys.
+  then cost more than the lookup itself (measured in tests/perf/README.md, "planning"). The
+  generic plan is the same nested loop over the primary key for any number of keys.
 
 Reads of an application by id, the path compliance teams poll, go this way
 (`store.applications.reads`), and so do the filings of new applications without an

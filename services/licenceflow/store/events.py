@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from licenceflow.domain.audit import Event
+from licenceflow.domain.audit import Event, Role
 from licenceflow.store.pool import Connection
 
 
@@ -120,3 +120,31 @@ async def timeline(
         )
         for r in rows
     ]
+
+
+async def last_seq(conn: Connection, stream_id: UUID) -> int:
+    """The newest event of a stream (one that has any: every application and licence does)."""
+    seq: int = await conn.fetchval("SELECT max(seq) FROM events WHERE stream_id = $1", stream_id)
+    return seq
+
+
+async def acted_since(conn: Connection, stream_id: UUID, seq: int, role: Role) -> bool:
+    """Whether someone in `role` wrote an event on the stream after event `seq`."""
+    acted: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM events
+                          WHERE stream_id = $1 AND seq > $2 AND actor_role = $3)""",
+        stream_id,
+        seq,
+        role.value,
+    )
+    return acted
+
+
+async def ever_did(conn: Connection, stream_id: UUID, action: str) -> bool:
+    """Whether the stream's timeline holds `action` at all."""
+    did: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND action = $2)",
+        stream_id,
+        action,
+    )
+    return did

@@ -12,9 +12,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from licenceflow.domain.access import Visibility
 from licenceflow.domain.licences import Kind, Licence, LicenceLine, Shipment, ShippedLine, Status
 from licenceflow.store import events
-from licenceflow.store.applications import Visibility
 from licenceflow.store.keyset import PageQuery
 from licenceflow.store.pool import Connection
 

@@ -28,15 +28,14 @@ import msgspec
 from celery import Task, shared_task
 from celery.signals import task_postrun
 
-from licenceflow.domain.access import Principal
-from licenceflow.domain.applications import Application, Status
+from licenceflow.domain.access import Principal, Visibility
+from licenceflow.domain.applications import Action, Application, Status
 from licenceflow.domain.audit import Role
 from licenceflow.domain.elements import any_controlled
-from licenceflow.faults import pause_point
+from licenceflow.names import AUTHORITY_TASKS, INTAKE, REVIEW, desk_task
 from licenceflow.simulation import model
 from licenceflow.store import applications as store
-from licenceflow.store import authority_runs, outbox
-from licenceflow.store.applications import Visibility
+from licenceflow.store import authority_runs, events, outbox
 from licenceflow.store.pool import Connection
 from licenceflow.workers.relay import route
 from licenceflow.workers.runtime import Runtime, runtime
@@ -47,9 +46,9 @@ log = logging.getLogger(__name__)
 
 OFFICERS = Visibility(org=None, officer=True)
 WORKS_ON: dict[model.Desk, frozenset[Status]] = {
-    "intake": frozenset({Status.SUBMITTED}),
+    INTAKE: frozenset({Status.SUBMITTED}),
     # without an intake desk the reviewer accepts the file first
-    "review": frozenset({Status.SUBMITTED, Status.UNDER_REVIEW, Status.DELAYED}),
+    REVIEW: frozenset({Status.SUBMITTED, Status.UNDER_REVIEW, Status.DELAYED}),
 }
 
 
@@ -109,7 +108,7 @@ async def work(rt: Runtime, desk: model.Desk, message: Job) -> str:
                     scenario, ctx.clock.now(), decision.follow_up_days, rt.calendar
                 )
                 await _follow_up(
-                    conn, ctx, "review", app.id, await _last_seq(conn, app.id), later, False
+                    conn, ctx, "review", app.id, await events.last_seq(conn, app.id), later, False
                 )
             await authority_runs.record(
                 conn,
@@ -127,7 +126,6 @@ async def work(rt: Runtime, desk: model.Desk, message: Job) -> str:
                 ),
             )
     await rt.relay_after_commit()
-    pause_point("after-commit")
     log.info("%s: %s → %s (%s)", desk, app.id, decided.status, decision.action)
     return decision.action
 
@@ -184,12 +182,7 @@ async def _done_already(conn: Connection, app: Application, desk: model.Desk, jo
     if app.status not in WORKS_ON[desk]:
         log.info("%s: %s is %s; nothing to do", desk, app.id, app.status)
         return True
-    acted: bool = await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM events
-                          WHERE stream_id = $1 AND seq > $2 AND actor_role = 'officer')""",
-        app.id,
-        job.trigger_seq,
-    )
+    acted = await events.acted_since(conn, app.id, job.trigger_seq, Role.OFFICER)
     if acted:
         log.info("%s: %s was acted on after event %d; nothing to do", desk, app.id, job.trigger_seq)
     return acted
@@ -211,13 +204,6 @@ async def _follow_up(
         created_at=ctx.clock.now(),
         available_at=due,
     )
-
-
-async def _last_seq(conn: Connection, application_id: UUID) -> int:
-    seq: int = await conn.fetchval(
-        "SELECT max(seq) FROM events WHERE stream_id = $1", application_id
-    )
-    return seq
 
 
 def _officer(desk: model.Desk) -> Principal:
@@ -250,17 +236,9 @@ async def _decide(
         app.filing,
         # a file already delayed (referred, or past its deadline) cannot be referred again
         referred=app.referred or app.status is Status.DELAYED,
-        asked_before=await _asked_before(conn, app.id),
+        asked_before=await events.ever_did(conn, app.id, Action.REQUEST_INFO),
         rng=rng,
     )
-
-
-async def _asked_before(conn: Connection, application_id: UUID) -> bool:
-    asked: bool = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND action = 'request_info')",
-        application_id,
-    )
-    return asked
 
 
 def _body(decision: model.Decision) -> dict[str, Any]:
@@ -283,12 +261,12 @@ def _run(task: Task[Any, Any], desk: model.Desk, kwargs: dict[str, Any]) -> str:
     return runtime().run(work(runtime(), desk, job))
 
 
-@shared_task(bind=True, name="licenceflow.authority.intake")
+@shared_task(bind=True, name=desk_task(INTAKE))
 def intake(self: Task[Any, Any], /, **kwargs: Any) -> str:
     return _run(self, "intake", kwargs)
 
 
-@shared_task(bind=True, name="licenceflow.authority.review")
+@shared_task(bind=True, name=desk_task(REVIEW))
 def review(self: Task[Any, Any], /, **kwargs: Any) -> str:
     return _run(self, "review", kwargs)
 
@@ -298,7 +276,7 @@ def _slot_released(
     task_id: str | None = None, task: Task[Any, Any] | None = None, **_: Any
 ) -> None:
     """The slot is free again: record when, for the queueing measurements."""
-    if task is None or not task.name.startswith("licenceflow.authority."):
+    if task is None or not task.name.startswith(AUTHORITY_TASKS):
         return
     rt = runtime()
 

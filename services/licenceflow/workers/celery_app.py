@@ -11,12 +11,15 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from licenceflow.config import Settings
-
-HOUSEKEEPING = "housekeeping"
-QUEUES = ("intake", "review", HOUSEKEEPING)
-
-
-SWEEPS = ("relay_outbox", "deadlines", "expire_licences", "reconcile", "purge")
+from licenceflow.names import (
+    HOUSEKEEPING,
+    INTAKE,
+    REVIEW,
+    SWEEP_TASKS,
+    SWEEPS,
+    desk_task,
+    sweep_task,
+)
 
 
 def broker_url(redis_url: str) -> str:
@@ -37,9 +40,9 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_default_queue=HOUSEKEEPING,
         task_routes={
-            "licenceflow.sweep.*": {"queue": HOUSEKEEPING},
-            "licenceflow.authority.intake": {"queue": "intake"},
-            "licenceflow.authority.review": {"queue": "review"},
+            SWEEP_TASKS + "*": {"queue": HOUSEKEEPING},
+            desk_task(INTAKE): {"queue": INTAKE},
+            desk_task(REVIEW): {"queue": REVIEW},
         },
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -56,7 +59,7 @@ def create_celery(settings: Settings) -> Celery:
         timezone="UTC",
         beat_schedule={
             name: {
-                "task": f"licenceflow.sweep.{name}",
+                "task": sweep_task(name),
                 "schedule": settings.sweep_interval_seconds,
                 # a sweep that could not run before the next one is due is simply dropped
                 "options": {"expires": settings.sweep_interval_seconds},

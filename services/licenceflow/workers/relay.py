@@ -19,13 +19,13 @@ from typing import Any, NamedTuple
 
 from celery import Celery
 
+from licenceflow.names import INTAKE, REVIEW, desk_task
 from licenceflow.store import outbox
 from licenceflow.store.pool import Connection
 from licenceflow.workflow.context import Context
 
 log = logging.getLogger(__name__)
 
-INTAKE, REVIEW = "intake", "review"
 BATCH = 100
 PUBLISH_TIMEOUT = 2.0
 # Kombu's connections are not thread-safe: every publish of this process goes through one
@@ -42,8 +42,8 @@ def route(topic: str, *, simulated: bool, has_intake: bool) -> Target | None:
     """The authority task a committed outbox row asks for (None: nothing to queue)."""
     if not simulated:
         return None  # human officers decide over HTTP: no decision task is ever queued
-    review = Target("licenceflow.authority.review", REVIEW)
-    intake = Target("licenceflow.authority.intake", INTAKE)
+    review = Target(desk_task(REVIEW), REVIEW)
+    intake = Target(desk_task(INTAKE), INTAKE)
     match topic:
         case "application.submit" | "authority.intake":
             return intake if has_intake else review

@@ -18,8 +18,10 @@ from celery import current_app, shared_task
 
 from licenceflow.domain.applications import AWAITING_AUTHORITY, Status
 from licenceflow.metrics import telemetry
+from licenceflow.names import BROKER_EPOCH_KEY, sweep_task
 from licenceflow.store import applications as applications_store
-from licenceflow.store import authority_runs, idempotency, outbox
+from licenceflow.store import authority_runs, events, idempotency, outbox
+from licenceflow.store import sweeps as sweeps_store
 from licenceflow.store.pool import Connection
 from licenceflow.workers import relay
 from licenceflow.workers.runtime import Runtime, runtime
@@ -29,16 +31,9 @@ from licenceflow.workflow.context import Context
 log = logging.getLogger(__name__)
 
 Step = Callable[[Connection, Context], Awaitable[int]]
-EPOCH_KEY = "licenceflow:broker-epoch"
+EPOCH_KEY = BROKER_EPOCH_KEY
 RECONCILE_BATCH = 1_000  # applications read at a time
 PURGE_BATCH = 1_000  # rows deleted per transaction: short locks, bounded WAL per commit
-
-
-async def _claim(conn: Connection, sweep: str) -> bool:
-    claimed: bool = await conn.fetchval(
-        "SELECT pg_try_advisory_xact_lock(hashtext('licenceflow.sweep'), hashtext($1))", sweep
-    )
-    return claimed
 
 
 async def sweep(rt: Runtime, name: str, step: Step, batch: int) -> int:
@@ -47,7 +42,7 @@ async def sweep(rt: Runtime, name: str, step: Step, batch: int) -> int:
     async with rt.pool.acquire() as conn:
         while True:
             async with conn.transaction():
-                if not await _claim(conn, name):
+                if not await sweeps_store.claim(conn, name):
                     log.info("sweep %s: another sweep holds the lock", name)
                     return total
                 done = await step(conn, await rt.context(conn))
@@ -130,17 +125,13 @@ async def reconcile(rt: Runtime) -> int:
         return 0
     in_redis = await rt.redis.get(EPOCH_KEY)
     async with rt.pool.acquire() as conn, conn.transaction():
-        if not await _claim(conn, "reconcile"):
+        if not await sweeps_store.claim(conn, "reconcile"):
             return 0
-        in_postgres = await conn.fetchval("SELECT epoch FROM broker_epoch FOR UPDATE")
+        in_postgres = await sweeps_store.broker_epoch(conn)
         if in_redis is not None and in_redis == (in_postgres or "").encode():
             return 0  # the mark survived: so did the queues
         epoch = uuid.uuid4().hex
-        await conn.execute(
-            """INSERT INTO broker_epoch (epoch) VALUES ($1)
-               ON CONFLICT (singleton) DO UPDATE SET epoch = excluded.epoch""",
-            epoch,
-        )
+        await sweeps_store.mark_broker(conn, epoch)
         # Lost, or never marked (the first reconcile may itself come after a loss): re-queue.
         # On a first start with intact queues this duplicates tasks, which decide once.
         requeued = await requeue_pending(conn, await rt.context(conn))
@@ -161,7 +152,7 @@ async def requeue_pending(conn: Connection, ctx: Context, *, batch: int = RECONC
             if str(id) in waiting:
                 continue
             topic = "authority.intake" if status is Status.SUBMITTED else "authority.review"
-            seq = await conn.fetchval("SELECT max(seq) FROM events WHERE stream_id = $1", id)
+            seq = await events.last_seq(conn, id)
             await outbox.add(
                 conn,
                 topic,
@@ -173,26 +164,26 @@ async def requeue_pending(conn: Connection, ctx: Context, *, batch: int = RECONC
     return requeued
 
 
-@shared_task(name="licenceflow.sweep.expire_licences")
+@shared_task(name=sweep_task("expire_licences"))
 def expire_licences_task() -> int:
     return runtime().run(expire_licences(runtime()))
 
 
-@shared_task(name="licenceflow.sweep.deadlines")
+@shared_task(name=sweep_task("deadlines"))
 def deadlines_task() -> int:
     return runtime().run(deadlines(runtime()))
 
 
-@shared_task(name="licenceflow.sweep.relay_outbox")
+@shared_task(name=sweep_task("relay_outbox"))
 def relay_outbox_task() -> int:
     return runtime().run(relay_outbox(runtime()))
 
 
-@shared_task(name="licenceflow.sweep.purge")
+@shared_task(name=sweep_task("purge"))
 def purge_task() -> int:
     return runtime().run(purge(runtime()))
 
 
-@shared_task(name="licenceflow.sweep.reconcile")
+@shared_task(name=sweep_task("reconcile"))
 def reconcile_task() -> int:
     return runtime().run(reconcile(runtime()))

@@ -50,10 +50,6 @@ class Created(NamedTuple):
     replayed: bool
 
 
-def visibility(principal: Principal) -> store.Visibility:
-    return store.Visibility(org=principal.member_of, officer=principal.is_officer)
-
-
 async def create(
     conn: Connection,
     ctx: Context,
@@ -147,7 +143,7 @@ async def numbered(conn: Connection, created: Created) -> Created:
 
 
 async def get(reads: store.Reads, principal: Principal, id: UUID) -> Application:
-    app = await reads.submit((id, visibility(principal)))
+    app = await reads.submit((id, principal.visibility))
     if app is None:
         raise NotFound(f"no application {id}")
     return app
@@ -213,11 +209,11 @@ async def page(
     query: store.ListQuery,
     after: tuple[Any, UUID] | None,
 ) -> list[Application]:
-    return await store.page(conn, visibility(principal), query, now=ctx.clock.now(), after=after)
+    return await store.page(conn, principal.visibility, query, now=ctx.clock.now(), after=after)
 
 
 async def _locked(conn: Connection, principal: Principal, id: UUID) -> Application:
-    app = await store.get(conn, id, visibility(principal), for_update=True)
+    app = await store.get(conn, id, principal.visibility, for_update=True)
     if app is None:
         raise NotFound(f"no application {id}")
     return app

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 from licenceflow.domain import licences as domain
-from licenceflow.domain.access import Principal
+from licenceflow.domain.access import Principal, Visibility
 from licenceflow.domain.applications import Application, Approve, Status
 from licenceflow.domain.audit import SYSTEM_ACTOR, Actor
 from licenceflow.domain.errors import (
@@ -23,7 +23,6 @@ from licenceflow.domain.licences import Licence, LicenceCommand, Shipment, Shipm
 from licenceflow.domain.values import as_object, convert, parse_json
 from licenceflow.store import events
 from licenceflow.store import licences as store
-from licenceflow.store.applications import Visibility
 from licenceflow.store.pool import Connection
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.preconditions import require_version
@@ -41,10 +40,6 @@ class LicenceView(NamedTuple):
 class Shipped(NamedTuple):
     view: LicenceView
     replayed: bool
-
-
-def visibility(principal: Principal) -> Visibility:
-    return Visibility(org=principal.member_of, officer=principal.is_officer)
 
 
 async def issue_for(
@@ -81,7 +76,7 @@ async def check_renewable(conn: Connection, principal: Principal, licence_id: UU
 
 
 async def get(conn: Connection, principal: Principal, id: UUID) -> LicenceView:
-    licence = await store.get(conn, id, visibility(principal))
+    licence = await store.get(conn, id, principal.visibility)
     if licence is None:
         raise NotFound(f"no licence {id}")
     return (await _views(conn, principal, [licence]))[0]
@@ -95,7 +90,7 @@ async def page(
     after: tuple[Any, UUID] | None,
 ) -> list[LicenceView]:
     today = ctx.calendar.date_of(ctx.clock.now())
-    found = await store.page(conn, visibility(principal), query, today=today, after=after)
+    found = await store.page(conn, principal.visibility, query, today=today, after=after)
     return await _views(conn, principal, found)
 
 
@@ -167,12 +162,12 @@ async def expire_due(conn: Connection, ctx: Context, *, limit: int = EXPIRY_BATC
 async def _views(conn: Connection, principal: Principal, found: list[Licence]) -> list[LicenceView]:
     ids = [licence.id for licence in found]
     shipped = await store.shipments(conn, ids)
-    renewing = await store.renewals(conn, ids, visibility(principal))
+    renewing = await store.renewals(conn, ids, principal.visibility)
     return [LicenceView(lic, shipped.get(lic.id, []), renewing.get(lic.id, [])) for lic in found]
 
 
 async def _locked(conn: Connection, principal: Principal, id: UUID) -> Licence:
-    licence = await store.get(conn, id, visibility(principal), for_update=True)
+    licence = await store.get(conn, id, principal.visibility, for_update=True)
     if licence is None:
         raise NotFound(f"no licence {id}")
     return licence
