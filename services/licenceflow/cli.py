@@ -100,13 +100,13 @@ def _share_prometheus_samples() -> None:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from licenceflow.names import QUEUES
     from licenceflow.simulation import scenarios
-    from licenceflow.workers.celery_app import create_celery
+    from licenceflow.workers.celery import worker_app
 
     queues = args.queues or ",".join(QUEUES)
     desks = scenarios.load(settings.scenario).desks()
     # A desk's worker has one slot per officer of the scenario, unless told otherwise.
     concurrency = args.concurrency or desks.get(queues, settings.worker_concurrency)
-    create_celery(settings).worker_main(
+    worker_app(settings).worker_main(
         [
             "worker",
             f"--loglevel={settings.log_level.upper()}",
@@ -121,7 +121,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
-    from licenceflow.workers.celery_app import create_celery
+    from licenceflow.outbox.broker import create_celery
 
     schedule = Path(args.schedule_file or Path(tempfile.gettempdir()) / "licenceflow-beat")
     create_celery(settings).start(

@@ -15,10 +15,10 @@ from litestar.testing import AsyncTestClient
 
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_utc_now
 from licenceflow.config import Settings
+from licenceflow.outbox.broker import create_celery
 from licenceflow.simulation import scenarios
 from licenceflow.store.pool import Connection
 from licenceflow.workers import authority
-from licenceflow.workers.celery_app import create_celery
 from licenceflow.workers.runtime import Runtime
 from licenceflow.workflow import applications
 from licenceflow.workflow.context import Context

@@ -16,9 +16,9 @@ from litestar.testing import AsyncTestClient
 from licenceflow.api.app import create_app
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar
 from licenceflow.config import Settings
+from licenceflow.outbox import relay
 from licenceflow.store import outbox
 from licenceflow.store.pool import Connection
-from licenceflow.workers import relay
 from licenceflow.workflow.context import Context
 from tests.integration.conftest import Tokens, application_body
 from tests.polling import eventually

@@ -24,8 +24,8 @@ from licenceflow.clock import WorkingCalendar
 from licenceflow.config import Settings
 from licenceflow.metrics import telemetry
 from licenceflow.metrics.projector import one_pass
+from licenceflow.outbox.broker import create_celery
 from licenceflow.store.pool import Connection
-from licenceflow.workers.celery_app import create_celery
 from licenceflow.workers.runtime import Runtime
 from licenceflow.workers.sweeps import relay_outbox
 from tests.examples import application_body, line

@@ -38,18 +38,17 @@ from licenceflow.api.errors import EXCEPTION_HANDLERS
 from licenceflow.api.licences import LicenceController
 from licenceflow.api.options import AllowedMethods
 from licenceflow.api.rate_limits import RateLimits
-from licenceflow.api.relay import RelayLoop
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar
 from licenceflow.config import Settings
 from licenceflow.metrics import backlog
 from licenceflow.metrics.backlog_cache import BacklogCache
 from licenceflow.metrics.invalidations import Invalidations
-from licenceflow.simulation import scenarios
+from licenceflow.outbox.broker import create_celery
+from licenceflow.outbox.loop import RelayLoop
+from licenceflow.outbox.relay import celery_publisher, has_intake_desk
 from licenceflow.store import applications as applications_store
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import open_pool
-from licenceflow.workers.celery_app import create_celery
-from licenceflow.workers.relay import celery_publisher
 from licenceflow.workflow.context import Context
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -109,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     lambda: app.state.context,
                     celery_publisher(create_celery(settings)),
                     simulated=settings.authority == "simulated",
-                    has_intake=scenarios.load(settings.scenario).intake is not None,
+                    has_intake=has_intake_desk(settings.scenario),
                 )
                 app.state.relay.start()
                 opened.push_async_callback(app.state.relay.stop)

@@ -85,7 +85,7 @@ def _row(record: Any) -> Row:
 
 async def commit_without_flush(conn: Connection) -> None:
     """The caller's transaction commits without waiting for its WAL flush: a crash right after
-    may lose it. For the relay's markings only: see `workers.relay.relay_due`."""
+    may lose it. For the relay's markings only: see `outbox.relay.relay_due`."""
     assert conn.is_in_transaction(), "outside a transaction, SET LOCAL changes nothing"
     await conn.execute("SET LOCAL synchronous_commit = off")
 

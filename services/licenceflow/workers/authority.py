@@ -33,11 +33,11 @@ from licenceflow.domain.applications import Action, Application, Status
 from licenceflow.domain.audit import Role
 from licenceflow.domain.elements import any_controlled
 from licenceflow.names import AUTHORITY_TASKS, INTAKE, REVIEW, desk_task
+from licenceflow.outbox.relay import route
 from licenceflow.simulation import model
 from licenceflow.store import applications as store
 from licenceflow.store import authority_runs, events, outbox
 from licenceflow.store.pool import Connection
-from licenceflow.workers.relay import route
 from licenceflow.workers.runtime import Runtime, runtime
 from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context

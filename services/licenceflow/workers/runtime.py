@@ -61,7 +61,7 @@ class Runtime:
         catches anything this misses, e.g. when the broker is down)."""
         from celery import current_app
 
-        from licenceflow.workers import relay
+        from licenceflow.outbox import relay
 
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         try:

@@ -19,11 +19,11 @@ from celery import current_app, shared_task
 from licenceflow.domain.applications import AWAITING_AUTHORITY, Status
 from licenceflow.metrics import telemetry
 from licenceflow.names import BROKER_EPOCH_KEY, sweep_task
+from licenceflow.outbox import relay
 from licenceflow.store import applications as applications_store
 from licenceflow.store import authority_runs, events, idempotency, outbox
 from licenceflow.store import sweeps as sweeps_store
 from licenceflow.store.pool import Connection
-from licenceflow.workers import relay
 from licenceflow.workers.runtime import Runtime, runtime
 from licenceflow.workflow import applications, licences
 from licenceflow.workflow.context import Context

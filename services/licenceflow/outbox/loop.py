@@ -10,8 +10,8 @@ import logging
 from collections.abc import Callable
 
 from licenceflow import background
+from licenceflow.outbox import relay
 from licenceflow.store.pool import Pool
-from licenceflow.workers import relay
 from licenceflow.workflow.context import Context
 
 log = logging.getLogger(__name__)

@@ -38,6 +38,14 @@ class Target(NamedTuple):
     queue: str
 
 
+def has_intake_desk(scenario: str) -> bool:
+    """Whether the simulated authority's scenario sorts filings at an intake desk first
+    (without one, the review desk accepts them)."""
+    from licenceflow.simulation import scenarios
+
+    return scenarios.load(scenario).intake is not None
+
+
 def route(topic: str, *, simulated: bool, has_intake: bool) -> Target | None:
     """The authority task a committed outbox row asks for (None: nothing to queue)."""
     if not simulated:

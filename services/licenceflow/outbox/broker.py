@@ -8,7 +8,6 @@ longer than the broker's visibility timeout: future work is a `due` column swept
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
 
 from licenceflow.config import Settings
 from licenceflow.names import (
@@ -67,20 +66,4 @@ def create_celery(settings: Settings) -> Celery:
             for name in SWEEPS
         },
     )
-    app.autodiscover_tasks(["licenceflow.workers"], related_name="sweeps", force=True)
-    app.autodiscover_tasks(["licenceflow.workers"], related_name="authority", force=True)
     return app
-
-
-@worker_process_init.connect
-def _open_runtime(**_: object) -> None:
-    from licenceflow.workers.runtime import runtime
-
-    runtime()
-
-
-@worker_process_shutdown.connect
-def _close_runtime(**_: object) -> None:
-    from licenceflow.workers.runtime import close_runtime
-
-    close_runtime()
