@@ -184,14 +184,17 @@ async def _isolated(
 
 def reset_clock(app: Litestar, at: datetime = START) -> BusinessClock:
     clock = BusinessClock(ClockAnchor(real=real_utc_now(), business=at, speed=0))
-    app.state.context = dataclasses.replace(app.state.context, clock=clock)
+    app.state.services = dataclasses.replace(
+        app.state.services,
+        context=dataclasses.replace(app.state.services.context, clock=clock),
+    )
     return clock
 
 
 @pytest.fixture
 def clock(app: Litestar, _isolated: None) -> BusinessClock:
     """The app's business clock, fixed at START; `clock.advance(...)` moves it."""
-    clock: BusinessClock = app.state.context.clock
+    clock: BusinessClock = app.state.services.context.clock
     return clock
 
 

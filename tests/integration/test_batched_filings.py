@@ -58,7 +58,9 @@ async def file(app: Litestar, db: Connection) -> Callable[[store.Filings], Await
     committed, not yet read back numbered)."""
 
     async def through(filings: store.Filings) -> Application:
-        created = await workflow.create(db, app.state.context, EXPORTER, BODY, filings=filings)
+        created = await workflow.create(
+            db, app.state.services.context, EXPORTER, BODY, filings=filings
+        )
         return created.application
 
     return through
@@ -270,7 +272,7 @@ async def test_filings_committed_one_by_one_keep_their_answers_when_the_connecti
     """PostgreSQL refuses a batch (one filing's id is taken), so each goes again alone: the
     first commits, the taken one is refused, and the third waits on a lock until its session
     is ended. The first keeps its answer; the third, and any after it, get the failure."""
-    ctx = app.state.context
+    ctx = app.state.services.context
     unsent = db.transaction()  # three applications made, none kept
     await unsent.start()
     made = [(await workflow.create(db, ctx, EXPORTER, BODY)).application for _ in range(3)]

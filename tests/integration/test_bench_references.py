@@ -28,7 +28,7 @@ async def counts(db: Connection) -> dict[str, int]:
 async def test_the_create_reference_writes_numbers_and_audits_as_the_service_does(
     app: Litestar, db: Connection, database_url: str, tmp_path: Path
 ) -> None:
-    statements, filed = await creation_statements(db, app.state.context)
+    statements, filed = await creation_statements(db, app.state.services.context)
     script = pgbench_script(statements, unique_per_transaction(filed))
     assert script.variables  # arguments are bound, not inlined
     before = await counts(db)
@@ -53,7 +53,7 @@ async def test_the_create_reference_holds_a_rate_when_given_one(
     app: Litestar, db: Connection, database_url: str, tmp_path: Path
 ) -> None:
     """At a rate (an open loop), each transaction is timed from its scheduled start."""
-    statements, filed = await creation_statements(db, app.state.context)
+    statements, filed = await creation_statements(db, app.state.services.context)
     script = pgbench_script(statements, unique_per_transaction(filed))
 
     measured = pgbench(database_url, "create-rate", script, 2, tmp_path, rate=100)

@@ -227,7 +227,7 @@ async def test_references_are_given_at_commit_in_commit_order(
     """Numbering waits for the commit: a creation still open holds no number (nor the year's
     counter), one rolled back never takes one, and numbers follow commit order."""
     exporter = Principal(sub="alice", org="acme", roles=frozenset({Role.EXPORTER}))
-    ctx = app.state.context
+    ctx = app.state.services.context
     body = msgspec.json.encode(application_body(submit=True))
     slow, fast, abandoned = [await connect(database_url) for _ in range(3)]
     try:

@@ -306,7 +306,7 @@ async def test_expiry_sweep_expires_once_and_shipments_stop(
     client: Client, auth: Tokens, clock: BusinessClock, app: Litestar, db: Connection
 ) -> None:
     licence = await approved_licence(client, auth)  # valid through 2025-12-02
-    context = app.state.context
+    context = app.state.services.context
     async with db.transaction():
         assert await licence_workflow.expire_due(db, context) == 0
     clock.advance(datetime(2025, 12, 3, 0, 0, tzinfo=SHANGHAI) - clock.now())

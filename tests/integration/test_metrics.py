@@ -55,7 +55,7 @@ async def test_interleaved_transactions_are_both_projected(
     app: Litestar, database_url: str, db: Connection, redis: Any
 ) -> None:
     exporter = Principal(sub="alice", org="acme", roles=frozenset({Role.EXPORTER}))
-    in_2025 = app.state.context
+    in_2025 = app.state.services.context
     # Another business year: its own reference counter, so the second need not wait for the first.
     in_2026 = dataclasses.replace(
         in_2025,

@@ -180,7 +180,7 @@ async def test_a_projector_killed_twice_after_reading_loses_and_doubles_nothing(
     settings: Settings,
     tmp_path: Path,
 ) -> None:
-    ctx: Context = app.state.context
+    ctx: Context = app.state.services.context
     streams = 4  # exporters and officers at work while the projector dies and comes back
     filing = asyncio.gather(
         *(simulate(database_url, ctx, n, APPLICATIONS // streams) for n in range(streams))

@@ -38,7 +38,7 @@ async def test_every_owed_application_is_requeued_in_batches(
             headers=auth("officer"),
         )
     await relayed(db)  # every task already handed to the broker: the outbox owes nothing
-    context: Context = app.state.context
+    context: Context = app.state.services.context
     async with db.transaction():
         requeued = await sweeps.requeue_pending(db, context, batch=7)
     owed = set(filed) - set(asked)

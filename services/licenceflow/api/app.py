@@ -38,6 +38,7 @@ from licenceflow.api.errors import EXCEPTION_HANDLERS
 from licenceflow.api.licences import LicenceController
 from licenceflow.api.options import AllowedMethods
 from licenceflow.api.rate_limits import RateLimits
+from licenceflow.api.services import Services, services
 from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar
 from licenceflow.config import Settings
 from licenceflow.metrics import backlog
@@ -75,47 +76,53 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 lock_timeout=settings.db_lock_timeout_seconds,  # then a 503
             )
             opened.push_async_callback(pool.close)
-            app.state.pool = pool
-            app.state.acquire_timeout = settings.db_acquire_timeout_seconds  # then a 503
             async with pool.acquire() as conn:
                 anchor = await stored_clock.load_anchor(
                     conn, ClockAnchor.proposed(settings.clock_start, settings.clock_speed)
                 )
-            app.state.application_reads = await applications_store.reads(dsn)
-            opened.push_async_callback(app.state.application_reads.close)
-            app.state.application_filings = await applications_store.filings(dsn)
-            opened.push_async_callback(app.state.application_filings.close)
-            app.state.authenticator = authenticator
-            app.state.scrape_token = settings.metrics_token
-            app.state.cursors = Cursors(settings.jwt_secret)
-            app.state.context = Context(
+            reads = await applications_store.reads(dsn)
+            opened.push_async_callback(reads.close)
+            filings = await applications_store.filings(dsn)
+            opened.push_async_callback(filings.close)
+            context = Context(
                 clock=BusinessClock(anchor),
                 calendar=WorkingCalendar(settings.holiday_country, settings.timezone),
                 regime_country=settings.regime_country,
             )
-            app.state.redis = app.state.backlog = app.state.relay = None
+            redis = backlog_cache = relay = None
             if settings.redis_url:
-                app.state.redis = aioredis.from_url(
+                redis = aioredis.from_url(
                     settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
                 )
-                opened.push_async_callback(app.state.redis.aclose)
-                invalidations = Invalidations(app.state.redis, backlog.WATCHED)
+                opened.push_async_callback(redis.aclose)
+                invalidations = Invalidations(redis, backlog.WATCHED)
                 invalidations.start()
                 opened.push_async_callback(invalidations.stop)
-                app.state.backlog = BacklogCache(app.state.redis, invalidations)
-                app.state.relay = RelayLoop(
+                backlog_cache = BacklogCache(redis, invalidations)
+                relay = RelayLoop(
                     pool,
-                    lambda: app.state.context,
+                    lambda: services(app.state).context,  # as it is then (tests replace it)
                     celery_publisher(create_celery(settings)),
                     simulated=settings.authority == "simulated",
                     has_intake=has_intake_desk(settings.scenario),
                 )
-                app.state.relay.start()
-                opened.push_async_callback(app.state.relay.stop)
-                app.state.relay.kick()  # publish whatever an earlier process left behind
-            follower = asyncio.create_task(
-                clock.follow_stored_anchor(pool, lambda: app.state.context.clock)
+                relay.start()
+                opened.push_async_callback(relay.stop)
+                relay.kick()  # publish whatever an earlier process left behind
+            app.state.services = Services(
+                pool=pool,
+                acquire_timeout=settings.db_acquire_timeout_seconds,
+                context=context,
+                cursors=Cursors(settings.jwt_secret),
+                authenticator=authenticator,
+                scrape_token=settings.metrics_token,
+                application_reads=reads,
+                application_filings=filings,
+                redis=redis,
+                backlog=backlog_cache,
+                relay=relay,
             )
+            follower = asyncio.create_task(clock.follow_stored_anchor(pool, lambda: context.clock))
             opened.push_async_callback(background.stop, follower)
             settle_garbage_collector()
             yield

@@ -12,7 +12,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from licenceflow.api import openapi
-from licenceflow.api.cursors import Cursors
 from licenceflow.api.dependencies import etag, if_match, provide_principal, resource_id, wake_relay
 from licenceflow.api.openapi_contract import enum_items
 from licenceflow.api.schemas import (
@@ -22,6 +21,7 @@ from licenceflow.api.schemas import (
     application_resource,
     event_page,
 )
+from licenceflow.api.services import services
 from licenceflow.domain.access import Principal
 from licenceflow.domain.applications import Application, Status
 from licenceflow.domain.elements import RARE_EARTHS
@@ -68,7 +68,7 @@ class ApplicationController(Controller):
             ),
         ] = None,
     ) -> Response[ApplicationResource]:
-        context: Context = state.context
+        context = services(state).context
         body = await request.body()
         created = await workflow.create(
             conn,
@@ -76,7 +76,7 @@ class ApplicationController(Controller):
             principal,
             body,
             idempotency_key=idempotency_key,
-            filings=state.application_filings,
+            filings=services(state).application_filings,
         )  # committed on return: in a batch of filings, or its own transaction
         wake_relay(state)
         created = await workflow.numbered(conn, created)  # the reference its commit gave it
@@ -95,9 +95,9 @@ class ApplicationController(Controller):
         # a polled path: authenticated in its body, not by injection (see api/dependencies)
         state = request.app.state
         principal = provide_principal(request, state)
-        context: Context = state.context
+        context = services(state).context
         id = resource_id(application_id, "application")
-        return _one(await workflow.get(state.application_reads, principal, id), context)
+        return _one(await workflow.get(services(state).application_reads, principal, id), context)
 
     @get("/", summary="Applications visible to the caller, newest first")
     async def index(
@@ -127,8 +127,8 @@ class ApplicationController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> ApplicationPage:
-        context: Context = state.context
-        cursors: Cursors = state.cursors
+        context = services(state).context
+        cursors = services(state).cursors
         if sort not in SORTS:
             raise InvalidFiling([FieldProblem(field="sort", message=f"one of {sorted(SORTS)}")])
         if element is not None and element not in RARE_EARTHS:
@@ -171,7 +171,7 @@ class ApplicationController(Controller):
         state: State,
         if_match_header: IfMatch = None,
     ) -> Response[ApplicationResource]:
-        context: Context = state.context
+        context = services(state).context
         app = await workflow.edit(
             tx,
             context,
@@ -197,7 +197,7 @@ class ApplicationController(Controller):
         state: State,
         if_match_header: IfMatch = None,
     ) -> Response[ApplicationResource]:
-        context: Context = state.context
+        context = services(state).context
         app = await workflow.act(
             tx,
             context,
@@ -218,10 +218,12 @@ class ApplicationController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
-        context: Context = state.context
-        cursors: Cursors = state.cursors
+        context = services(state).context
+        cursors = services(state).cursors
         id = resource_id(application_id, "application")
-        await workflow.get(state.application_reads, principal, id)  # 404 before the timeline
+        await workflow.get(
+            services(state).application_reads, principal, id
+        )  # 404 before the timeline
         after = cursors.decode(cursor, str(id), int) if cursor else 0
         stored = await events.timeline(conn, id, after_seq=after, limit=limit + 1)
         return event_page(stored, limit, str(id), context.calendar.tz, cursors)

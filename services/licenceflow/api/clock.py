@@ -12,11 +12,11 @@ from litestar import get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from licenceflow.api.services import services
 from licenceflow.clock import BusinessClock
 from licenceflow.domain.access import Principal
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import Pool
-from licenceflow.workflow.context import Context
 
 ANCHOR_REFRESH_SECONDS = 1.0
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class ClockResource(msgspec.Struct, frozen=True, kw_only=True):
 
 @get("/v1/clock", tags=["reference"], summary="Business time: now, today, and the clock's speed")
 async def business_clock(principal: NamedDependency[Principal], state: State) -> ClockResource:
-    context: Context = state.context
+    context = services(state).context
     now = context.clock.now().astimezone(context.calendar.tz)
     today = now.date()
     return ClockResource(

@@ -20,6 +20,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from licenceflow.api.auth import Authenticator
+from licenceflow.api.services import services
 from licenceflow.domain.access import Principal
 from licenceflow.domain.errors import NotFound
 from licenceflow.store.pool import Connection, Pool
@@ -28,15 +29,15 @@ VERSION_TAG = re.compile(r"[0-9]{1,18}")  # the versions this service writes in 
 
 
 def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
-    authenticator: Authenticator = state.authenticator
+    authenticator: Authenticator = services(state).authenticator
     return authenticator.principal(request.headers.get("authorization"))
 
 
 async def provide_conn(
     state: State, principal: NamedDependency[Principal]
 ) -> AsyncGenerator[Connection, None]:
-    pool: Pool = state.pool
-    async with pool.acquire(timeout=state.acquire_timeout) as conn:
+    pool: Pool = services(state).pool
+    async with pool.acquire(timeout=services(state).acquire_timeout) as conn:
         yield conn
 
 
@@ -45,8 +46,8 @@ async def provide_tx(
 ) -> AsyncGenerator[Connection, None]:
     """A connection in a transaction that commits when the handler returns (before the response
     is sent) and rolls back when it raises; once committed, the outbox relay is woken."""
-    pool: Pool = state.pool
-    async with pool.acquire(timeout=state.acquire_timeout) as conn:
+    pool: Pool = services(state).pool
+    async with pool.acquire(timeout=services(state).acquire_timeout) as conn:
         async with conn.transaction():
             yield conn
         wake_relay(state)
@@ -55,8 +56,8 @@ async def provide_tx(
 def wake_relay(state: State) -> None:
     """After a commit that wrote outbox rows: the relay publishes them soon. `tx` does this for
     the handlers it serves; a creation, which commits on its own, calls it itself."""
-    if state.relay is not None:
-        state.relay.kick()
+    if (relay := services(state).relay) is not None:
+        relay.kick()
 
 
 def resource_id(raw: str, kind: str) -> UUID:

@@ -11,6 +11,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 from redis.exceptions import RedisError
 
+from licenceflow.api.services import services
 from licenceflow.store import migrations
 from licenceflow.store.pool import Pool
 
@@ -30,8 +31,8 @@ async def live() -> dict[str, str]:
 
 @get("/health/ready", tags=["health"], summary="PostgreSQL reachable and migrations current")
 async def ready(state: State) -> Response[Readiness]:
-    postgres = await _postgres(state.pool)
-    redis = await _redis(state.redis)
+    postgres = await _postgres(services(state).pool)
+    redis = await _redis(services(state).redis)
     ok = postgres == "ok"
     return Response(
         Readiness(status="ready" if ok else "unavailable", postgres=postgres, redis=redis),

@@ -12,11 +12,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from licenceflow.api import openapi
-from licenceflow.api.cursors import Cursors
 from licenceflow.api.dependencies import etag, if_match, resource_id
 from licenceflow.api.licence_schemas import LicencePage, LicenceResource, licence_resource
 from licenceflow.api.openapi_contract import enum_items
 from licenceflow.api.schemas import EventPage, event_page
+from licenceflow.api.services import services
 from licenceflow.domain.access import Principal
 from licenceflow.domain.errors import FieldProblem, InvalidFiling
 from licenceflow.domain.licences import Kind, Status
@@ -56,7 +56,7 @@ class LicenceController(Controller):
         conn: NamedDependency[Connection],
         state: State,
     ) -> Response[LicenceResource]:
-        context: Context = state.context
+        context = services(state).context
         return _one(
             await workflow.get(conn, principal, resource_id(licence_id, "licence")), context
         )
@@ -87,8 +87,8 @@ class LicenceController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> LicencePage:
-        context: Context = state.context
-        cursors: Cursors = state.cursors
+        context = services(state).context
+        cursors = services(state).cursors
         if sort not in SORTS:
             raise InvalidFiling([FieldProblem(field="sort", message=f"one of {sorted(SORTS)}")])
         query = ListQuery(
@@ -130,7 +130,7 @@ class LicenceController(Controller):
         state: State,
         if_match_header: IfMatch = None,
     ) -> Response[LicenceResource]:
-        context: Context = state.context
+        context = services(state).context
         shipped = await workflow.ship(
             tx,
             context,
@@ -156,7 +156,7 @@ class LicenceController(Controller):
         state: State,
         if_match_header: IfMatch = None,
     ) -> Response[LicenceResource]:
-        context: Context = state.context
+        context = services(state).context
         view = await workflow.act(
             tx,
             context,
@@ -177,8 +177,8 @@ class LicenceController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
-        context: Context = state.context
-        cursors: Cursors = state.cursors
+        context = services(state).context
+        cursors = services(state).cursors
         id = resource_id(licence_id, "licence")
         await workflow.get(conn, principal, id)  # 404 before anything else is read
         after = cursors.decode(cursor, str(id), int) if cursor else 0

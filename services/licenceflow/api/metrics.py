@@ -13,9 +13,9 @@ from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 
 from licenceflow.api.dependencies import provide_principal
+from licenceflow.api.services import services
 from licenceflow.domain.errors import NotFound
 from licenceflow.metrics.backlog import Backlog
-from licenceflow.workflow.context import Context
 
 MAX_AGE = 5
 
@@ -37,11 +37,12 @@ async def backlog_metrics(
     principal = provide_principal(request, state)
     if org is not None and not principal.is_officer and org != principal.org:
         raise NotFound(f"no metrics for organisation {org}")
-    if state.backlog is None:
+    found = services(state)
+    if found.backlog is None:
         raise ConnectionError("no Redis configured for the metrics")
     scope = "g" if org is None else f"o:{org}"
-    context: Context = state.context
-    body, etag = await state.backlog.get(scope, context.clock.now(), context.calendar)
+    context = found.context
+    body, etag = await found.backlog.get(scope, context.clock.now(), context.calendar)
     # never for a shared cache: every figure is for authenticated eyes only
     headers = {
         "ETag": etag,

@@ -14,6 +14,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, Reques
 from litestar.params import FromPath
 
 from licenceflow.api.openapi_contract import REF, completed
+from licenceflow.api.services import services
 from licenceflow.domain.errors import NotFound
 from licenceflow.workflow.context import Context
 
@@ -21,7 +22,7 @@ from licenceflow.workflow.context import Context
 class _Completed:
     @staticmethod
     def render_json(request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        context: Context = request.app.state.context
+        context: Context = services(request.app.state).context
         spec = completed(
             openapi_schema,
             regime_country=context.regime_country,

@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from licenceflow.api.dependencies import provide_principal
+from licenceflow.api.services import services
 from licenceflow.metrics import backlog, telemetry
 from licenceflow.metrics.backlog import Backlog
 from licenceflow.names import QUEUES
@@ -227,7 +228,7 @@ def _request_registry() -> CollectorRegistry:
 
 def authorize_scrape(request: Request[Any, Any, Any], state: State) -> None:
     """`/metrics` is never anonymous: the configured scrape token, or any valid bearer JWT."""
-    scrape_token: str | None = state.scrape_token
+    scrape_token: str | None = services(state).scrape_token
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if (
         scrape_token
@@ -241,9 +242,9 @@ def authorize_scrape(request: Request[Any, Any, Any], state: State) -> None:
 @get("/metrics", tags=["metrics"], summary="Prometheus metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     authorize_scrape(request, state)
-    context: Context = state.context
+    context = services(state).context
     readings = CollectorRegistry(auto_describe=False)
-    readings.register(_Readings(await _readings(state.redis, context)))
+    readings.register(_Readings(await _readings(services(state).redis, context)))
     body = generate_latest(_request_registry()) + generate_latest(readings)
     # the classic text format every Prometheus reads (Litestar appends the charset)
     return Response(body, media_type="text/plain; version=0.0.4")

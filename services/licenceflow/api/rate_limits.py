@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from licenceflow.api.auth import Authenticator
 from licenceflow.api.errors import send_problem
+from licenceflow.api.services import services
 from licenceflow.domain.errors import NotAuthenticated
 from licenceflow.names import RATE_KEYS
 
@@ -74,11 +75,11 @@ class RateLimits(ASGIMiddleware):
         self._script: Any = None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        state = scope["app"].state
-        if self.per_second <= 0 or state.redis is None or scope["path"].startswith(EXEMPT):
+        found = services(scope["app"].state)
+        if self.per_second <= 0 or found.redis is None or scope["path"].startswith(EXEMPT):
             await next_app(scope, receive, send)
             return
-        verdict = await self._judge(state.redis, _principal_of(scope, state.authenticator))
+        verdict = await self._judge(found.redis, _principal_of(scope, found.authenticator))
         if verdict is None:
             await next_app(scope, receive, send)
             return

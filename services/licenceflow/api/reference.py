@@ -9,9 +9,9 @@ from litestar import get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from licenceflow.api.services import services
 from licenceflow.domain.access import Principal
 from licenceflow.domain.elements import RARE_EARTHS
-from licenceflow.workflow.context import Context
 
 
 class ElementResource(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,7 +31,7 @@ class ElementList(msgspec.Struct, frozen=True):
 
 @get("/v1/reference/elements", tags=["reference"], summary="The 17 rare earths")
 async def elements(principal: NamedDependency[Principal], state: State) -> ElementList:
-    context: Context = state.context
+    context = services(state).context
     today = context.calendar.date_of(context.clock.now())
     return ElementList(
         [
