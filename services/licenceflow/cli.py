@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -17,21 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import msgspec
 
-from licenceflow import embedded
+from licenceflow import database
 from licenceflow.config import ConfigError, Settings
-from licenceflow.names import HOUSEKEEPING
-from licenceflow.store import migrations
+from licenceflow.dev import run as run_dev
 
 log = logging.getLogger("licenceflow")
-
-DEV_ROLES = {
-    "exporter": ("alice", "acme"),
-    "viewer": ("victor", "acme"),
-    "officer": ("olga", "mofcom"),
-}
 
 
 def _default_data_dir() -> Path:
@@ -47,18 +37,12 @@ def _logging(settings: Settings) -> None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
-async def _migrate(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await migrations.migrate(conn)
-    finally:
-        await conn.close()
-
-
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     if not settings.database_url:
         raise ConfigError("LICENCEFLOW_DATABASE_URL is required")
-    applied = asyncio.run(_prepare(settings))  # workers need the clock before any API starts
+    applied = asyncio.run(
+        database.prepare(settings)
+    )  # workers need the clock before any API starts
     print("applied: " + ", ".join(applied) if applied else "schema is current")
     return 0
 
@@ -265,141 +249,6 @@ def cmd_load_tokens(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep_interval(speed: float) -> float:
-    """Sweep about once per business hour, between twice a second and once a minute."""
-    return 60.0 if speed <= 0 else max(0.5, min(60.0, 3600.0 / speed))
-
-
-async def _prepare(settings: Settings) -> list[str]:
-    """Migrate, and store the business clock's anchor before any process acts on it."""
-    from licenceflow.clock import ClockAnchor
-    from licenceflow.store import clock as stored_clock
-
-    assert settings.database_url
-    applied = await _migrate(settings.database_url)
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await stored_clock.load_anchor(
-            conn, ClockAnchor.proposed(settings.clock_start, settings.clock_speed)
-        )
-    finally:
-        await conn.close()
-    return applied
-
-
-def _children(settings: Settings, args: argparse.Namespace, data: Path) -> list[list[str]]:
-    from licenceflow.simulation import scenarios
-
-    desks = scenarios.load(settings.scenario).desks()
-    commands = [["worker", "--queues", desk] for desk in desks]
-    commands.append(["worker", "--queues", HOUSEKEEPING, "--concurrency", "1"])
-    commands.append(["scheduler", "--schedule-file", str(data / "beat-schedule")])
-    commands.append(["projector"])
-    if not args.no_simulate:
-        commands.append(
-            [
-                "simulate",
-                "--duration",
-                str(args.duration),
-                "--base-url",
-                f"http://{settings.host}:{settings.port}",
-            ]
-        )
-    return commands
-
-
-def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from licenceflow.api.app import create_app
-    from licenceflow.api.auth import issue_token
-
-    data = Path(args.data_dir).expanduser()
-    with contextlib.ExitStack() as servers:
-        database_url = settings.database_url or servers.enter_context(
-            embedded.postgres(data / "postgres")
-        )
-        redis_url = settings.redis_url or servers.enter_context(embedded.redis(data / "redis"))
-        settings = msgspec.structs.replace(
-            settings,
-            database_url=database_url,
-            redis_url=redis_url,
-            port=args.port or settings.port,
-            clock_speed=args.speed if args.speed is not None else settings.clock_speed,
-            scenario=args.scenario or settings.scenario,
-            sweep_interval_seconds=_sweep_interval(
-                args.speed if args.speed is not None else settings.clock_speed
-            ),
-        )
-        applied = asyncio.run(_prepare(settings))
-        base = f"http://{settings.host}:{settings.port}"
-        print(f"licenceflow dev — data in {data}")
-        print(f"  PostgreSQL {database_url}\n  Redis      {redis_url}")
-        print(f"  migrations applied: {', '.join(applied) or 'none (schema current)'}")
-        print(f"  API        {base}/v1/applications\n  OpenAPI    {base}/schema/openapi.json")
-        print(
-            f"  authority  {settings.authority}, scenario {settings.scenario}, "
-            f"clock speed {settings.clock_speed:g}"
-        )
-        for role, (sub, org) in DEV_ROLES.items():
-            token = issue_token(settings, sub=sub, org=org, roles=[role], ttl=timedelta(hours=12))
-            print(f"  {role:<9} token ({sub}@{org}): {token}")
-        sys.stdout.flush()
-        env = {
-            **os.environ,
-            **{
-                f"LICENCEFLOW_{name.upper()}": str(getattr(settings, name))
-                for name in (
-                    "database_url",
-                    "redis_url",
-                    "scenario",
-                    "authority",
-                    "clock_speed",
-                    "sweep_interval_seconds",
-                    "jwt_secret",
-                    "log_level",
-                    "port",
-                    "host",
-                )
-            },
-        }
-        children = [
-            subprocess.Popen([sys.executable, "-m", "licenceflow", *command], env=env)
-            for command in _children(settings, args, data)
-        ]
-        # uvicorn re-raises the SIGTERM it caught once it has shut down: as SystemExit here,
-        # so that the children and the embedded servers are stopped too (the default action
-        # would end this process at once and leave them running)
-        signal.signal(signal.SIGTERM, _exit_on_signal)
-        try:
-            uvicorn.run(
-                create_app(settings),
-                host=settings.host,
-                port=settings.port,
-                log_level=settings.log_level,
-                access_log=False,
-            )
-        finally:
-            _stop(children)
-    return 0
-
-
-def _exit_on_signal(signum: int, _: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="licenceflow", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -426,7 +275,7 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--duration", type=float, default=365.0, help="business days the exporters file for"
     )
-    dev.set_defaults(run=cmd_dev)
+    dev.set_defaults(run=run_dev)
 
     worker = sub.add_parser("worker", help="run Celery workers (the simulated authority, sweeps)")
     worker.add_argument(

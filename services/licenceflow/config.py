@@ -78,8 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     (Retry-After)."""
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
     """Requests one server process works on at once; beyond, a fast 503 (Retry-After). Default:
-    LICENCEFLOW_DB_POOL_MAX, as many as it has connections (more would only queue for one, and
-    each queued request adds its wait to every answer: tests/perf/README.md, overload)."""
+    twice LICENCEFLOW_DB_POOL_MAX: as many as can work at once, and as many again waiting (a
+    burst). Each one waiting adds to every answer's latency (tests/perf/README.md, overload)."""
     body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     """How long a request's body may take to arrive before a 408 (no connection is held
     meanwhile: the body is read before anything else)."""
@@ -138,9 +138,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     @property
     def in_flight_cap(self) -> int:
-        """The cap on requests in flight per server process (`max_in_flight`, or the pool's
-        size)."""
-        return self.max_in_flight or self.db_pool_max
+        """The cap on requests in flight per server process (`max_in_flight`, or twice the
+        pool's size)."""
+        return self.max_in_flight or 2 * self.db_pool_max
 
     def check_deployable(self) -> None:
         """Refuse to run a server outside dev mode with the published development secret."""

@@ -88,8 +88,7 @@ async def test_a_wait_for_a_pooled_connection_ends_in_503(
 async def test_beyond_the_cap_on_requests_in_flight_a_fast_503(
     settings: Settings, auth: Tokens, database_url: str, tmp_path: Path
 ) -> None:
-    # by default a process admits as many requests as its pool has connections: here one
-    capped = msgspec.structs.replace(settings, max_in_flight=None, db_pool_max=1)
+    capped = msgspec.structs.replace(settings, max_in_flight=1)
     async with one_filing_held(capped, auth, database_url, tmp_path / "serve.log") as http:
         started = time.monotonic()
         refused = await http.get("/v1/applications", headers=auth("exporter"))

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from licenceflow.api.dependencies import if_match
+from licenceflow.config import Settings
 from licenceflow.domain.errors import MalformedRequest
 from licenceflow.domain.values import MAX_DEPTH, parse_json
 
@@ -83,3 +84,10 @@ def test_a_whole_number_written_with_a_fraction_is_an_integer() -> None:
     assert parsed["tiny"] == Decimal("1e-9")
     assert parsed["huge"] == Decimal("1e400")
     assert isinstance(parsed["huge"], Decimal)
+
+
+def test_a_process_takes_twice_its_pool_in_flight_unless_told() -> None:
+    """As many requests as can work at once, and as many again waiting: a burst, not a queue
+    (a cap of 256 was never reached before the answers were seconds late)."""
+    assert Settings(db_pool_max=3).in_flight_cap == 6
+    assert Settings(db_pool_max=3, max_in_flight=4).in_flight_cap == 4
