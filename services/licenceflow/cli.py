@@ -34,6 +34,8 @@ def _logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.log_level != "debug":  # a line per HTTP request the simulator makes: debug only
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
@@ -269,7 +271,9 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int)
     dev.add_argument("--scenario", help="the simulated authority's scenario (default: baseline)")
     dev.add_argument(
-        "--speed", type=float, help="business clock speed: 86400 = one business day per second"
+        "--speed",
+        type=float,
+        help="business clock speed (default 1440: a business day a minute; 1 is real time)",
     )
     dev.add_argument("--no-simulate", action="store_true", help="no simulated exporters")
     dev.add_argument(

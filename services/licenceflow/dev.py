@@ -18,6 +18,7 @@ import msgspec
 
 from licenceflow import database, embedded
 from licenceflow.config import Settings
+from licenceflow.dev_console import Console
 from licenceflow.names import HOUSEKEEPING
 
 DEV_ROLES = {
@@ -25,6 +26,21 @@ DEV_ROLES = {
     "viewer": ("victor", "acme"),
     "officer": ("olga", "mofcom"),
 }
+
+
+DEV_SPEED = 1440.0  # a business day a minute, as compose runs: a backlog forms within a minute
+
+
+def _speed(settings: Settings, args: argparse.Namespace) -> float:
+    """`--speed`, else LICENCEFLOW_CLOCK_SPEED when set, else DEV_SPEED."""
+    if args.speed is not None:
+        return float(args.speed)
+    return settings.clock_speed if "LICENCEFLOW_CLOCK_SPEED" in os.environ else DEV_SPEED
+
+
+def _label(command: list[str]) -> str:
+    """`worker --queues review` → `worker-review`."""
+    return "-".join([command[0], *command[2:3]]) if command[0] == "worker" else command[0]
 
 
 def _sweep_interval(speed: float) -> float:
@@ -67,16 +83,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             embedded.postgres(data / "postgres")
         )
         redis_url = settings.redis_url or servers.enter_context(embedded.redis(data / "redis"))
+        speed = _speed(settings, args)
         settings = msgspec.structs.replace(
             settings,
             database_url=database_url,
             redis_url=redis_url,
             port=args.port or settings.port,
-            clock_speed=args.speed if args.speed is not None else settings.clock_speed,
+            clock_speed=speed,
             scenario=args.scenario or settings.scenario,
-            sweep_interval_seconds=_sweep_interval(
-                args.speed if args.speed is not None else settings.clock_speed
-            ),
+            sweep_interval_seconds=_sweep_interval(speed),
         )
         applied = asyncio.run(database.prepare(settings))
         base = f"http://{settings.host}:{settings.port}"
@@ -86,11 +101,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  API        {base}/v1/applications\n  OpenAPI    {base}/schema/openapi.json")
         print(
             f"  authority  {settings.authority}, scenario {settings.scenario}, "
-            f"clock speed {settings.clock_speed:g}"
+            f"clock speed {settings.clock_speed:g} (--speed 1 for real time)"
         )
+        tokens = {}
         for role, (sub, org) in DEV_ROLES.items():
-            token = issue_token(settings, sub=sub, org=org, roles=[role], ttl=timedelta(hours=12))
-            print(f"  {role:<9} token ({sub}@{org}): {token}")
+            tokens[role] = issue_token(
+                settings, sub=sub, org=org, roles=[role], ttl=timedelta(hours=12)
+            )
+            print(f"  {role:<9} token ({sub}@{org}): {tokens[role]}")
+        print(f"  dashboard  {base}/dashboard#token={tokens['viewer']}")
         sys.stdout.flush()
         env = {
             **os.environ,
@@ -110,10 +129,27 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 )
             },
         }
-        children = [
-            subprocess.Popen([sys.executable, "-m", "licenceflow", *command], env=env)
-            for command in _children(settings, args, data)
-        ]
+        logs = data / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        children = []
+        for command in _children(settings, args, data):
+            label = _label(command)
+            # each process's own output in a file; the simulated exporters' summary in the
+            # terminal (HTTP request lines too at --log-level debug)
+            log = servers.enter_context((logs / f"{label}.log").open("ab"))
+            inline = command[0] == "simulate"
+            child = subprocess.Popen(
+                [sys.executable, "-m", "licenceflow", *command],
+                env=env,
+                stdout=None if inline else log,
+                stderr=None if inline and settings.log_level == "debug" else log,
+            )
+            children.append(child)
+            print(f"  started    {label:<20} pid {child.pid:<7} log {logs / label}.log")
+        print("  what happens (business time, who, file, organisation, what):")
+        sys.stdout.flush()
+        console = Console(database_url)
+        console.start()
         # uvicorn re-raises the SIGTERM it caught once it has shut down: as SystemExit here,
         # so that the children and the embedded servers are stopped too (the default action
         # would end this process at once and leave them running)
@@ -127,6 +163,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 access_log=False,
             )
         finally:
+            console.stop()
             _stop(children)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ log = logging.getLogger(__name__)
 @contextlib.contextmanager
 def postgres(folder: Path) -> Iterator[str]:
     """A PostgreSQL server whose data lives in `folder` (kept when it stops); yields its URL."""
-    from pgserver import get_server  # type: ignore[attr-defined]
+    with warnings.catch_warnings():  # platformdirs' note that XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        from pgserver import get_server  # type: ignore[attr-defined]
 
     folder.mkdir(parents=True, exist_ok=True)
     server = get_server(folder, cleanup_mode="stop")

@@ -45,6 +45,8 @@ class DevServer:
                 str(data),
                 "--port",
                 str(self.port),
+                "--speed",
+                "1",  # real time: the simulated desks decide nothing while the test acts
             ],
             stdout=self._output,
             stderr=subprocess.STDOUT,

@@ -148,3 +148,24 @@ async def ever_did(conn: Connection, stream_id: UUID, action: str) -> bool:
         action,
     )
     return did
+
+
+async def since(conn: Connection, after_seq: int, *, limit: int = 200) -> list[Any]:
+    """Events after `after_seq` in seq order, with the application's reference or the licence's
+    number (for a console: a transaction committing late may show its events out of order)."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT e.seq, e.at, e.stream, e.org, e.action, e.to_status, e.actor_sub,
+                  coalesce(a.reference, l.number) AS name
+           FROM events e
+           LEFT JOIN applications a ON e.stream = 'application' AND a.id = e.stream_id
+           LEFT JOIN licences l ON e.stream = 'licence' AND l.id = e.stream_id
+           WHERE e.seq > $1 ORDER BY e.seq LIMIT $2""",
+        after_seq,
+        limit,
+    )
+    return rows
+
+
+async def newest_seq(conn: Connection) -> int:
+    seq: int = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM events")
+    return seq
