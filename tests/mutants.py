@@ -84,9 +84,9 @@ MUTANTS = (
     ),
     Mutant(
         "a task's trigger_seq guard",
-        "workers/authority.py",
-        "WHERE stream_id = $1 AND seq > $2 AND actor_role = 'officer')",
-        "WHERE stream_id = $1 AND seq > $2 AND actor_role = 'officer' AND false)",
+        "store/events.py",
+        "WHERE stream_id = $1 AND seq > $2 AND actor_role = $3)",
+        "WHERE stream_id = $1 AND seq > $2 AND actor_role = $3 AND false)",
         (
             "tests/integration/test_authority_tasks.py::"
             "test_a_review_task_queued_before_a_referral_does_nothing",
