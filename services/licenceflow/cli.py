@@ -1,5 +1,8 @@
 """`licenceflow` command line: serve | migrate | dev | worker | scheduler | projector | metrics
-(rebuild, check) | simulate | token | load-tokens. `licenceflow <command> --help` says more."""
+(rebuild, check) | simulate | token | load-tokens. `licenceflow <command> --help` says more.
+
+Over 300 lines because each command is a short function here beside its arguments (the `dev`
+supervisor is in dev.py); one module per command would spread a page of argparse over ten."""
 
 from __future__ import annotations
 

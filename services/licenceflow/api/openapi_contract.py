@@ -4,7 +4,10 @@ the operations that take its ids, and the rules the types leave to the domain's 
 
 A client generated from the schema, or a fuzzer following its links (tests/integration/
 test_fuzz.py), then sends what the service accepts and expects what it answers. Every rule is
-built from the domain's own constants, so the document cannot drift from the checks."""
+built from the domain's own constants, so the document cannot drift from the checks.
+
+Over 300 lines because it is one document's completion: the bodies, the answers, the links and the
+rules each take a table or a function here, and are applied in one pass (`completed`)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 The table is the whole lifecycle. `apply` looks the (status, action) pair up, checks the actor's
 role, and returns the application after the action together with the event that records it; every
 other rule about applications (deadlines, pauses, decisions) is written once, below.
+
+Over 300 lines because the table, the commands it names and `apply` are one aggregate, read
+against API.md's table line by line; splitting them would put the table apart from its rules.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ A `standard` licence covers one shipment for `valid_months` (1–12) months; a `
 covers several shipments up to the licensed quantity of each line for six calendar months.
 `valid_until` is `valid_from` plus N calendar months, same day of month, clamped to the month's
 last day (31 Aug + 6 → 28/29 Feb); a licence is usable from `valid_from` through `valid_until`.
+
+Over 300 lines because a licence is one aggregate: its kinds, its table and the draw-down of
+its lines by shipments are read together and change together.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """SQL for applications. Every read names who may see it: an organisation's members see its
-applications, officers every application that is not a draft."""
+applications, officers every application that is not a draft.
+
+Over 300 lines because it is all of one table's SQL (reads, the keyset list, the batched
+filings, the sweeps' locked selections), kept together so that a column changes in one place."""
 
 from __future__ import annotations
 
