@@ -18,9 +18,9 @@ from litestar.testing import AsyncTestClient
 from licenceflow.api.app import create_app
 from licenceflow.clock import ClockAnchor, real_utc_now
 from licenceflow.config import Settings
+from licenceflow.names import BROKER_EPOCH_KEY
 from licenceflow.store import clock as stored_clock
 from licenceflow.store.pool import Connection
-from licenceflow.workers.sweeps import EPOCH_KEY
 from tests.integration.conftest import Tokens, application_body
 from tests.polling import eventually
 from tests.private_redis import PrivateRedis
@@ -79,7 +79,9 @@ async def test_every_application_is_decided_once_after_the_broker_comes_back_emp
                 filings made first, those rows could still be in the outbox when Redis goes,
                 be published after it, and leave the reconciler nothing to re-queue.)"""
                 in_postgres = await db.fetchval("SELECT epoch FROM broker_epoch")
-                return in_postgres is not None and private_redis.get(EPOCH_KEY) == in_postgres
+                return (
+                    in_postgres is not None and private_redis.get(BROKER_EPOCH_KEY) == in_postgres
+                )
 
             async def handed_over() -> bool:
                 """The outbox has handed every task to the broker: only the reconciler can give

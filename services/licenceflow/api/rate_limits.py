@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 EXEMPT = ("/health/",)
 WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # its unread body: close, not drain
-KEY_PREFIX = RATE_KEYS
 POLICY = "principal"
 
 # KEYS[1]: the principal's TAT; ARGV: emission interval T and burst B x T, in microseconds.
@@ -117,7 +116,7 @@ class RateLimits(ASGIMiddleware):
             self._script = redis.register_script(GCRA)
         try:
             allowed, remaining, reset_us, retry_us = await self._script(
-                keys=[KEY_PREFIX + principal],
+                keys=[RATE_KEYS + principal],
                 args=[self.interval_us, self.interval_us * self.burst],
             )
         except (RedisError, OSError, TimeoutError) as error:

@@ -17,8 +17,7 @@ WINDOW_DAYS = 30
 DESK = "g"  # the global scope: one authority's desk serves every organisation
 _generation = keys.Generation(1)  # the generation this process read last
 BUCKETS = ("pending", *sorted(s.value for s in DECIDED))
-QUEUES = DESK_QUEUES
-WATCHED = (keys.PREFIX, *QUEUES)  # every key `read` reads starts with one of these
+WATCHED = (keys.PREFIX, *DESK_QUEUES)  # every key `read` reads starts with one of these
 
 
 class Pending(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,7 +92,7 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
         )
         pipe.hmget(key(scope, "submitted"), window)
         pipe.hmget(key(scope, "decided"), window)
-        for queue in QUEUES:
+        for queue in DESK_QUEUES:
             pipe.llen(queue)
         # the wait is the desk's, whoever looks: every file queues behind all the others
         if scope != DESK:
@@ -119,8 +118,8 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
             break
         _generation = keys.Generation(keys.number(current))
 
-    depths = rest[: len(QUEUES)]
-    desk_pending, desk_decided = rest[len(QUEUES) :] or (pending, decided)
+    depths = rest[: len(DESK_QUEUES)]
+    desk_pending, desk_decided = rest[len(DESK_QUEUES) :] or (pending, decided)
     totals_ = _ints(totals)
     oldest_at = (
         datetime.fromtimestamp(oldest[0][1], UTC).astimezone(calendar.tz) if oldest else None
@@ -147,7 +146,9 @@ async def read(redis: Any, scope: str, now: datetime, calendar: WorkingCalendar)
         ),
         by_element=_buckets(element),
         by_destination=_buckets(destination),
-        queues={queue: QueueDepth(int(depth)) for queue, depth in zip(QUEUES, depths, strict=True)},
+        queues={
+            queue: QueueDepth(int(depth)) for queue, depth in zip(DESK_QUEUES, depths, strict=True)
+        },
         throughput=Throughput(
             window_days=WINDOW_DAYS,
             submitted_per_day=round(submitted_per_day, 3),

@@ -31,7 +31,6 @@ from licenceflow.workflow.context import Context
 log = logging.getLogger(__name__)
 
 Step = Callable[[Connection, Context], Awaitable[int]]
-EPOCH_KEY = BROKER_EPOCH_KEY
 RECONCILE_BATCH = 1_000  # applications read at a time
 PURGE_BATCH = 1_000  # rows deleted per transaction: short locks, bounded WAL per commit
 
@@ -123,7 +122,7 @@ async def reconcile(rt: Runtime) -> int:
     task is void once an officer acted after the event that queued it)."""
     if rt.settings.authority != "simulated":
         return 0
-    in_redis = await rt.redis.get(EPOCH_KEY)
+    in_redis = await rt.redis.get(BROKER_EPOCH_KEY)
     async with rt.pool.acquire() as conn, conn.transaction():
         if not await sweeps_store.claim(conn, "reconcile"):
             return 0
@@ -135,7 +134,7 @@ async def reconcile(rt: Runtime) -> int:
         # Lost, or never marked (the first reconcile may itself come after a loss): re-queue.
         # On a first start with intact queues this duplicates tasks, which decide once.
         requeued = await requeue_pending(conn, await rt.context(conn))
-    await rt.redis.set(EPOCH_KEY, epoch)
+    await rt.redis.set(BROKER_EPOCH_KEY, epoch)
     if requeued:
         log.warning("sweep reconcile: the broker lost its queues; %d tasks re-queued", requeued)
     return requeued
