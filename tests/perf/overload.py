@@ -1,6 +1,6 @@
 """Overload: the create offered open-loop at three times its measured maximum for 30 s.
 
-    python -m tests.perf.overload [--seconds 30] [--factor 3]
+    python -m tests.perf.overload [--seconds 30] [--factor 3] [--client-cpu N]
 
 Needs LICENCEFLOW_BENCH_DATABASE_URL (an administrative PostgreSQL URL: the run creates and
 drops a database of its own) and LICENCEFLOW_BENCH_REDIS_URL (default redis://127.0.0.1:6379/13).
@@ -14,7 +14,12 @@ request timed from when it was due, tests/perf/openloop.py):
 3. overload: `factor` × that maximum for `seconds`.
 
 It prints, and checks: accepted requests' p99 within 5× the unloaded p99; refusals (503, 429)
-answered fast (p99 ≤ 50 ms); nothing accepted lost (every 201 is a row); no 500."""
+answered fast (p99 ≤ 50 ms); nothing accepted lost (every 201 is a row); no 500.
+
+With `--client-cpu N` the load generator runs alone on CPU N and the server's processes on the
+others (as a load generator on its own machine would): on a two-core machine the client
+otherwise takes CPU from the server it measures. Pin the database too for a clean split
+(`taskset -a -cp 0 $(pgrep -o postgres)`); the run says which CPUs each side had."""
 
 from __future__ import annotations
 
@@ -63,6 +68,7 @@ def main() -> int:
     options = argparse.ArgumentParser(description=__doc__)
     options.add_argument("--seconds", type=float, default=30.0)
     options.add_argument("--factor", type=float, default=3.0)
+    options.add_argument("--client-cpu", type=int, default=None)
     args = options.parse_args()
     admin = os.environ.get(
         "LICENCEFLOW_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -93,7 +99,12 @@ def main() -> int:
         body = msgspec.json.encode(application_body(submit=True))
         request = raw_request("POST", "/v1/applications", token, body)
         port = free_port()
+        every_cpu = os.sched_getaffinity(0)
+        client_cpus = {args.client_cpu} if args.client_cpu is not None else every_cpu
+        server_cpus = (every_cpu - client_cpus) or every_cpu
+        os.sched_setaffinity(0, server_cpus)  # the server's processes inherit it
         with serving(env, port, folder / "serve.log"):
+            os.sched_setaffinity(0, client_cpus)
             unloaded = asyncio.run(phase(port, request, 20, 20))
             maximum = asyncio.run(phase(port, request, 2000, 10))
             ceiling = maximum.statuses.get(201, 0) / maximum.elapsed
@@ -102,6 +113,7 @@ def main() -> int:
         accepted = sum(o.statuses.get(201, 0) for o in (unloaded, maximum, loaded))
         rows = asyncio.run(count_rows(url))
         result = {
+            "cpus": {"client": sorted(client_cpus), "server": sorted(server_cpus)},
             "unloaded": {
                 "rate": 20,
                 "p99_ms": p99_ms(unloaded.by_status.get(201, [])),
