@@ -5,6 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import msgspec
+
+from licenceflow.domain.filing import NewApplication
+
 # API.md's example goods line: dysprosium oxide.
 EXAMPLE_LINE: dict[str, Any] = {
     "element": "Dy",
@@ -39,3 +43,8 @@ def line(**changes: Any) -> dict[str, Any]:
 def application_body(**overrides: Any) -> dict[str, Any]:
     """The example POST body (a draft unless `submit=True`), with `overrides`."""
     return copy.deepcopy(EXAMPLE_FILING) | {"submit": False} | overrides
+
+
+def new_application(**overrides: Any) -> NewApplication:
+    """The example body as the typed command a caller in the process passes to `create`."""
+    return msgspec.convert(application_body(**overrides), NewApplication)

@@ -82,6 +82,9 @@ class WorkingCalendar:
     def date_of(self, moment: datetime) -> date:
         return moment.astimezone(self.tz).date()
 
+    def start_of_day(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), self.tz)
+
     def end_of_day(self, day: date) -> datetime:
         return datetime.combine(day, time(23, 59, 59), self.tz)
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
 import asyncpg
-import msgspec
 import pytest
 from litestar import Litestar
 
@@ -22,11 +21,11 @@ from licenceflow.store.applications import Filed
 from licenceflow.store.batched import Batched, Send
 from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
-from tests.integration.conftest import application_body
+from tests.examples import new_application
 from tests.polling import eventually
 
 EXPORTER = Principal(sub="alice", org="acme", roles=frozenset({Role.EXPORTER}))
-BODY = msgspec.json.encode(application_body(submit=True))
+BODY = new_application(submit=True)
 WAIT = 30  # seconds: a bound on a wait that is expected to end at once
 
 File = Callable[[store.Filings], Awaitable[Application]]  # files one application in a batch

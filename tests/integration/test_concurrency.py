@@ -17,6 +17,7 @@ from licenceflow.domain.audit import Role
 from licenceflow.store import applications as store
 from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
+from tests.examples import new_application
 from tests.integration.conftest import Tokens, application_body
 from tests.integration.races import holding
 
@@ -228,7 +229,7 @@ async def test_references_are_given_at_commit_in_commit_order(
     counter), one rolled back never takes one, and numbers follow commit order."""
     exporter = Principal(sub="alice", org="acme", roles=frozenset({Role.EXPORTER}))
     ctx = app.state.services.context
-    body = msgspec.json.encode(application_body(submit=True))
+    body = new_application(submit=True)
     slow, fast, abandoned = [await connect(database_url) for _ in range(3)]
     try:
         opened_first = slow.transaction()

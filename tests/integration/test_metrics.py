@@ -19,11 +19,12 @@ from licenceflow.clock import BusinessClock, ClockAnchor, WorkingCalendar, real_
 from licenceflow.config import Settings
 from licenceflow.domain.access import Principal
 from licenceflow.domain.audit import Role
+from licenceflow.domain.filing import NewApplication
 from licenceflow.metrics import keys, maintenance
 from licenceflow.metrics.projector import project_once
 from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications
-from tests.examples import application_body, line
+from tests.examples import application_body, line, new_application
 from tests.integration.conftest import START, Tokens, project_all, relayed
 
 Client = AsyncTestClient[Litestar]
@@ -85,10 +86,8 @@ async def test_interleaved_transactions_are_both_projected(
     assert await project(db, redis) == 0  # exactly once: nothing left to apply
 
 
-def _body() -> bytes:
-    import msgspec
-
-    return msgspec.json.encode(application_body(submit=True))
+def _body() -> NewApplication:
+    return new_application(submit=True)
 
 
 async def test_the_backlog_counts_what_happened(

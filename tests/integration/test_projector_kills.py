@@ -20,7 +20,9 @@ from litestar.testing import AsyncTestClient
 
 from licenceflow.config import Settings
 from licenceflow.domain.access import Principal
+from licenceflow.domain.applications import ActionCommand
 from licenceflow.domain.audit import Role
+from licenceflow.domain.filing import NewApplication
 from licenceflow.metrics import keys
 from licenceflow.metrics.projector import BATCH, apply_batch, events_behind, read_batch
 from licenceflow.simulation import generator, scenarios
@@ -81,7 +83,9 @@ async def simulate(database_url: str, ctx: Context, worker: int, count: int) -> 
             exporter = Principal(sub=f"{org}:filer", org=org, roles=frozenset({Role.EXPORTER}))
             body = generator.application(mix, rng, today) | {"submit": True}
             async with conn.transaction():
-                created = await workflow.create(conn, ctx, exporter, msgspec.json.encode(body))
+                created = await workflow.create(
+                    conn, ctx, exporter, msgspec.convert(body, NewApplication)
+                )
             steps = [pick(rng, NEXT)]
             if steps[0] == "accept":
                 steps.append(pick(rng, DECIDE))
@@ -95,7 +99,7 @@ async def simulate(database_url: str, ctx: Context, worker: int, count: int) -> 
                         ctx,
                         actor,
                         created.application.id,
-                        msgspec.json.encode(BODIES[step]),
+                        msgspec.convert(BODIES[step], ActionCommand),
                     )
     finally:
         await conn.close()

@@ -65,7 +65,7 @@ from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context
 from tests import harness
-from tests.examples import application_body
+from tests.examples import application_body, new_application
 from tests.perf import openloop, waits
 from tests.private_redis import free_port
 from tests.processes import start
@@ -99,7 +99,7 @@ def need(tool: str, package: str) -> str:
 
 async def load(url: str, ctx: Context, count: int, streams: int = 4) -> None:
     """`count` submitted applications of one organisation, filed through the workflow."""
-    body = msgspec.json.encode(application_body(submit=True))
+    body = new_application(submit=True)
 
     async def stream(n: int) -> None:
         conn = await connect(url)
@@ -182,7 +182,7 @@ async def creation_statements(conn: Connection, ctx: Context) -> tuple[Statement
     """The SQL one creation runs, as the service's handler runs it (the filing, then its
     reference read back), and the application it filed. A first creation goes uncaptured:
     asyncpg looks up the types a statement uses once per connection."""
-    body = msgspec.json.encode(application_body(submit=True))
+    body = new_application(submit=True)
     made: list[workflow.Created] = []
 
     async def create() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -14,6 +15,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from licenceflow.api import openapi
 from licenceflow.api.dependencies import etag, if_match, provide_principal, resource_id, wake_relay
 from licenceflow.api.openapi_contract import enum_items
+from licenceflow.api.queries import REFERENCE, Checked, refuse_unknown
 from licenceflow.api.schemas import (
     ApplicationPage,
     ApplicationResource,
@@ -23,17 +25,18 @@ from licenceflow.api.schemas import (
 )
 from licenceflow.api.services import services
 from licenceflow.domain.access import Principal
-from licenceflow.domain.applications import Application, Status
+from licenceflow.domain.applications import ActionCommand, Application, Status
 from licenceflow.domain.elements import RARE_EARTHS
-from licenceflow.domain.errors import FieldProblem, InvalidFiling
-from licenceflow.domain.values import convert
+from licenceflow.domain.filing import NewApplication
 from licenceflow.store import events
 from licenceflow.store.applications import SORTS, ListQuery
 from licenceflow.store.pool import Connection
 from licenceflow.workflow import applications as workflow
+from licenceflow.workflow.commands import Json
 from licenceflow.workflow.context import Context
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, 1–200")]
+DAY = {"format": "date"}
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description='"<version>" or *')]
 
 
@@ -69,12 +72,11 @@ class ApplicationController(Controller):
         ] = None,
     ) -> Response[ApplicationResource]:
         context = services(state).context
-        body = await request.body()
         created = await workflow.create(
             conn,
             context,
             principal,
-            body,
+            Json[NewApplication](await request.body(), NewApplication),
             idempotency_key=idempotency_key,
             filings=services(state).application_filings,
         )  # committed on return: in a batch of filings, or its own transaction
@@ -99,51 +101,100 @@ class ApplicationController(Controller):
         id = resource_id(application_id, "application")
         return _one(await workflow.get(services(state).application_reads, principal, id), context)
 
-    @get("/", summary="Applications visible to the caller, newest first")
+    @get(
+        "/",
+        summary="Applications visible to the caller",
+        description="Newest first unless `sort` says otherwise. Filters combine (AND); a "
+        "parameter the list does not take is a 400 naming it.",
+    )
     async def index(
         self,
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         state: State,
         # what each parameter takes, stated in the schema (`schema_extra`); checked below, in
-        # the contract's order (after the caller is known)
+        # the contract's order (after the caller is known), every problem named at once
         status: Annotated[
             list[str] | None,
             QueryParameter(description="repeatable", schema_extra=enum_items(Status)),
         ] = None,
         element: Annotated[
-            str | None, QueryParameter(schema_extra={"enum": sorted(RARE_EARTHS)})
+            str | None,
+            QueryParameter(
+                description="a line of this rare earth (symbol, case-sensitive)",
+                schema_extra={"enum": sorted(RARE_EARTHS)},
+            ),
         ] = None,
         destination: Annotated[
-            str | None, QueryParameter(schema_extra={"pattern": "^[A-Za-z]+$"})
+            str | None,
+            QueryParameter(
+                description="ISO 3166-1 alpha-2, upper case", schema_extra={"pattern": "^[A-Z]{2}$"}
+            ),
         ] = None,
         overdue: FromQuery[bool | None] = None,
+        contract_ref: Annotated[
+            str | None,
+            QueryParameter(
+                description="the exporter's contract reference, exact",
+                schema_extra={"minLength": 1, "maxLength": 100},
+            ),
+        ] = None,
+        reference: Annotated[
+            str | None,
+            QueryParameter(
+                description="the application's reference, exact",
+                schema_extra={"pattern": "^EL-[0-9]{4}-[0-9]{6}$"},
+            ),
+        ] = None,
+        party: Annotated[
+            str | None,
+            QueryParameter(
+                description="the start of the exporter's, consignee's or end user's name, any case",
+                schema_extra={"minLength": 1, "maxLength": 100},
+            ),
+        ] = None,
+        submitted_from: Annotated[
+            str | None,
+            QueryParameter(description="submitted on or after (business date)", schema_extra=DAY),
+        ] = None,
+        submitted_to: Annotated[
+            str | None,
+            QueryParameter(description="submitted on or before (business date)", schema_extra=DAY),
+        ] = None,
         sort: Annotated[
             str,
             QueryParameter(
-                description="-created_at | due_at", schema_extra={"enum": sorted(SORTS)}
+                description="a field, ascending, or `-field`, descending; nulls last",
+                schema_extra={"enum": sorted(SORTS)},
             ),
         ] = "-created_at",
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> ApplicationPage:
+        refuse_unknown(request)
         context = services(state).context
         cursors = services(state).cursors
-        if sort not in SORTS:
-            raise InvalidFiling([FieldProblem(field="sort", message=f"one of {sorted(SORTS)}")])
-        if element is not None and element not in RARE_EARTHS:
-            raise InvalidFiling([FieldProblem(field="element", message="not a rare-earth symbol")])
-        if destination is not None and not (destination.isascii() and destination.isalpha()):
-            raise InvalidFiling([FieldProblem(field="destination", message="an ISO 3166-1 code")])
-        statuses = tuple(sorted(convert(status or [], list[Status], at="status")))
+        checked = Checked()
+        calendar = context.calendar
+        first, last = (
+            checked.day("submitted_from", submitted_from),
+            checked.day("submitted_to", submitted_to),
+        )
         query = ListQuery(
-            statuses=statuses,
-            element=element,
-            destination=destination,
+            statuses=checked.statuses("status", status, Status),
+            element=checked.element("element", element),
+            destination=checked.country("destination", destination),
             overdue=overdue,
-            sort=sort,
+            contract_ref=checked.text("contract_ref", contract_ref),
+            reference=checked.matching("reference", reference, REFERENCE, "EL-2026-000002"),
+            party=checked.text("party", party),
+            submitted_from=calendar.start_of_day(first) if first else None,
+            submitted_before=calendar.start_of_day(last + timedelta(days=1)) if last else None,
+            sort=checked.one_of("sort", sort, SORTS),
             limit=limit,
         )
+        checked.done()
         filters = cursor_filters(query)
         after = cursors.decode(cursor, filters, tuple[datetime | None, UUID]) if cursor else None
         rows = await workflow.page(conn, context, principal, query, after)
@@ -153,9 +204,21 @@ class ApplicationController(Controller):
             cursors.encode(filters, (getattr(items[-1], column), items[-1].id)) if more else None
         )
         now = context.clock.now()
-        return ApplicationPage(
-            [application_resource(a, now, context.calendar) for a in items], next_cursor
-        )
+        return ApplicationPage([application_resource(a, now, calendar) for a in items], next_cursor)
+
+    @get(
+        "/by-reference/{reference:str}",
+        summary="One application by its reference (EL-YYYY-NNNNNN), with its ETag",
+    )
+    async def by_reference(
+        self,
+        reference: FromPath[str],
+        principal: NamedDependency[Principal],
+        conn: NamedDependency[Connection],
+        state: State,
+    ) -> Response[ApplicationResource]:
+        app = await workflow.by_reference(conn, principal, reference)
+        return _one(app, services(state).context)
 
     @patch(
         "/{application_id:str}",
@@ -177,7 +240,7 @@ class ApplicationController(Controller):
             context,
             principal,
             resource_id(application_id, "application"),
-            await request.body(),
+            Json[workflow.FilingPatch](await request.body(), workflow.FilingPatch),
             if_match=if_match(if_match_header),
         )
         return _one(app, context)
@@ -203,7 +266,7 @@ class ApplicationController(Controller):
             context,
             principal,
             resource_id(application_id, "application"),
-            await request.body(),
+            Json[ActionCommand](await request.body(), ActionCommand),
             if_match=if_match(if_match_header),
         )
         return _one(app, context)
@@ -229,12 +292,6 @@ class ApplicationController(Controller):
         return event_page(stored, limit, str(id), context.calendar.tz, cursors)
 
 
-def cursor_filters(query: ListQuery) -> dict[str, Any]:
+def cursor_filters(query: ListQuery) -> Any:
     """What a cursor must be replayed with: every filter and the order, not the page size."""
-    return {
-        "status": [s.value for s in query.statuses],
-        "element": query.element,
-        "destination": query.destination,
-        "overdue": query.overdue,
-        "sort": query.sort,
-    }
+    return msgspec.to_builtins(msgspec.structs.replace(query, limit=0))

@@ -33,7 +33,8 @@ TYPE_BASE = "/problems/"
 STATUS: dict[type[errors.DomainError], int] = {
     errors.NotAuthenticated: 401,
     errors.MalformedRequest: 400,
-    errors.InvalidFiling: 422,
+    errors.UnknownQueryParameter: 400,
+    errors.InvalidFields: 422,
     errors.IdempotencyKeyReused: 422,
     errors.NotFound: 404,
     errors.Forbidden: 403,
@@ -116,27 +117,31 @@ async def send_problem(
 def domain_error(_: Request[Any, Any, Any], exc: errors.DomainError) -> Response[Problem]:
     status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
     extra: dict[str, Any] = {}
-    if isinstance(exc, errors.InvalidFiling):
+    if isinstance(exc, errors.InvalidFields):
         extra["errors"] = exc.problems
     if isinstance(exc, errors.InvalidTransition):
         extra |= {"current_status": exc.current_status, "action": exc.action}
-    return problem(status, exc.title, exc.detail, slug=_kebab(type(exc).__name__), **extra)
+    slug = "invalid-query" if isinstance(exc, errors.InvalidQuery) else _kebab(type(exc).__name__)
+    return problem(status, exc.title, exc.detail, slug=slug, **extra)
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     if isinstance(exc, ValidationException):
+        found = [
+            e for e in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(e, dict)
+        ]
         fields = [
             errors.FieldProblem(
                 field=str(e.get("key", "query")), message=str(e.get("message", "invalid"))
             )
-            for e in (exc.extra if isinstance(exc.extra, list) else [])
-            if isinstance(e, dict)
+            for e in found
         ]
+        in_query = bool(found) and all(e.get("source") == "query" for e in found)
         return problem(
             422,
-            "Invalid request",
+            "Invalid query" if in_query else "Invalid request",
             "a parameter is invalid",
-            slug="invalid-filing",
+            slug="invalid-query" if in_query else "invalid-filing",
             errors=fields or None,
         )
     title = exc.__class__.__name__.replace("Exception", "") or "Error"

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -15,23 +16,20 @@ from licenceflow.api import openapi
 from licenceflow.api.dependencies import etag, if_match, resource_id
 from licenceflow.api.licence_schemas import LicencePage, LicenceResource, licence_resource
 from licenceflow.api.openapi_contract import enum_items
+from licenceflow.api.queries import LICENCE_NUMBER, Checked, refuse_unknown
 from licenceflow.api.schemas import EventPage, event_page
 from licenceflow.api.services import services
 from licenceflow.domain.access import Principal
-from licenceflow.domain.errors import FieldProblem, InvalidFiling
-from licenceflow.domain.licences import Kind, Status
-from licenceflow.domain.values import convert
+from licenceflow.domain.elements import RARE_EARTHS
+from licenceflow.domain.licences import Kind, LicenceCommand, ShipmentRequest, Status
 from licenceflow.store import events
 from licenceflow.store.licences import SORTS, ListQuery
 from licenceflow.store.pool import Connection
 from licenceflow.workflow import licences as workflow
+from licenceflow.workflow.commands import Json
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.licences import LicenceView
 
-CURSOR_KEYS: dict[str, Any] = {
-    "-issued_at": tuple[datetime, UUID],
-    "valid_until": tuple[date, UUID],
-}
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, 1–200")]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description='"<version>" or *')]
 
@@ -61,9 +59,15 @@ class LicenceController(Controller):
             await workflow.get(conn, principal, resource_id(licence_id, "licence")), context
         )
 
-    @get("/", summary="Licences visible to the caller, newest first")
+    @get(
+        "/",
+        summary="Licences visible to the caller",
+        description="Newest first unless `sort` says otherwise. Filters combine (AND); a "
+        "parameter the list does not take is a 400 naming it.",
+    )
     async def index(
         self,
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
         state: State,
@@ -78,36 +82,57 @@ class LicenceController(Controller):
         expiring_within_days: Annotated[
             int | None, QueryParameter(ge=0, le=3660, description="live, ending within N days")
         ] = None,
+        number: Annotated[
+            str | None,
+            QueryParameter(
+                description="the licence's number, exact",
+                schema_extra={"pattern": "^L[ST]-[0-9]{4}-[0-9]{6}$"},
+            ),
+        ] = None,
+        element: Annotated[
+            str | None,
+            QueryParameter(
+                description="a line of this rare earth (symbol, case-sensitive)",
+                schema_extra={"enum": sorted(RARE_EARTHS)},
+            ),
+        ] = None,
+        application_id: Annotated[
+            str | None,
+            QueryParameter(
+                description="the application it was issued for", schema_extra={"format": "uuid"}
+            ),
+        ] = None,
         sort: Annotated[
             str,
             QueryParameter(
-                description="-issued_at | valid_until", schema_extra={"enum": sorted(SORTS)}
+                description="a field, ascending, or `-field`, descending",
+                schema_extra={"enum": sorted(SORTS)},
             ),
         ] = "-issued_at",
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> LicencePage:
+        refuse_unknown(request)
         context = services(state).context
         cursors = services(state).cursors
-        if sort not in SORTS:
-            raise InvalidFiling([FieldProblem(field="sort", message=f"one of {sorted(SORTS)}")])
+        checked = Checked()
         query = ListQuery(
-            statuses=tuple(sorted(convert(status or [], list[Status], at="status"))),
-            kinds=tuple(sorted(convert(kind or [], list[Kind], at="kind"))),
+            statuses=checked.statuses("status", status, Status),
+            kinds=checked.statuses("kind", kind, Kind),
             expiring_within_days=expiring_within_days,
-            sort=sort,
+            number=checked.matching("number", number, LICENCE_NUMBER, "LS-2026-000002"),
+            element=checked.element("element", element),
+            application_id=checked.uuid("application_id", application_id),
+            sort=checked.one_of("sort", sort, SORTS),
             limit=limit,
         )
-        filters = {
-            "status": list(query.statuses),
-            "kind": list(query.kinds),
-            "expiring_within_days": expiring_within_days,
-            "sort": sort,
-        }
-        after = cursors.decode(cursor, filters, CURSOR_KEYS[sort]) if cursor else None
+        checked.done()
+        filters = msgspec.to_builtins(msgspec.structs.replace(query, limit=0))
+        column = SORTS[sort][0]
+        key_type = tuple[date, UUID] if column == "valid_until" else tuple[datetime, UUID]
+        after = cursors.decode(cursor, filters, key_type) if cursor else None
         views = await workflow.page(conn, context, principal, query, after)
         items, more = views[:limit], len(views) > limit
-        column = SORTS[sort][0]
         last = items[-1].licence if items else None
         next_cursor = (
             cursors.encode(filters, (getattr(last, column), last.id)) if more and last else None
@@ -136,7 +161,7 @@ class LicenceController(Controller):
             context,
             principal,
             resource_id(licence_id, "licence"),
-            await request.body(),
+            Json[ShipmentRequest](await request.body(), ShipmentRequest),
             if_match=if_match(if_match_header),
         )
         return _one(shipped.view, context, 200 if shipped.replayed else 201)
@@ -162,7 +187,7 @@ class LicenceController(Controller):
             context,
             principal,
             resource_id(licence_id, "licence"),
-            await request.body(),
+            Json[LicenceCommand](await request.body(), LicenceCommand),
             if_match=if_match(if_match_header),
         )
         return _one(view, context)

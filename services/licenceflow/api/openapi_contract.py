@@ -29,17 +29,12 @@ from licenceflow.domain.filing import (
     SHIP_DATE_RANGE,
     Filing,
     Form,
+    NewApplication,
     amount_pattern,
 )
 from licenceflow.domain.licences import LicenceCommand, ShipmentRequest
 
 REF = "#/components/schemas/{name}"
-
-
-class NewApplication(Filing, frozen=True, kw_only=True):
-    """An application as filed; `submit: true` files it at once (status `submitted`)."""
-
-    submit: bool = False
 
 
 def _components() -> dict[str, Any]:

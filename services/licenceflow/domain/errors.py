@@ -3,7 +3,10 @@
     DomainError
     ├── NotAuthenticated       no valid bearer token
     ├── MalformedRequest       the body is not JSON, or a cursor was not written by this service
-    ├── InvalidFiling          the application's content breaks a rule (carries field problems)
+    ├── InvalidFields          fields are missing or invalid (carries a problem for each)
+    │   ├── InvalidFiling      in a request's body
+    │   └── InvalidQuery       in a list's query string
+    │       └── UnknownQueryParameter  a parameter the list does not know (a 400)
     ├── NotFound               no such resource, or not visible to the caller
     ├── Forbidden              the caller's role may not do this
     ├── Conflict               the request is valid but the state forbids it
@@ -16,7 +19,8 @@
     └── StaleVersion           If-Match names a version that is no longer current
 
 The API maps each class to one HTTP status in one place (`api/errors.py`), and names its
-problem type after the class (`QuantityExceeded` → `…/quantity-exceeded`); workers log them.
+problem type after the class (`QuantityExceeded` → `…/quantity-exceeded`; every query problem
+is `…/invalid-query`); workers log them.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ class DomainError(Exception):
 MAX_PROBLEMS = 50  # a refusal lists at most this many fields: a hostile body cannot make it huge
 
 
-class InvalidFiling(DomainError):
+class InvalidFields(DomainError):
+    """Every missing or invalid field found, not just the first."""
+
     title = "Invalid request"
 
     def __init__(self, problems: list[FieldProblem]) -> None:
@@ -54,6 +60,19 @@ class InvalidFiling(DomainError):
             detail += f" (and {len(problems) - 5} more"
             detail += f"; the first {MAX_PROBLEMS} listed)" if len(problems) > MAX_PROBLEMS else ")"
         super().__init__(detail)
+
+
+class InvalidFiling(InvalidFields):
+    pass
+
+
+class InvalidQuery(InvalidFields):
+    title = "Invalid query"
+
+
+class UnknownQueryParameter(InvalidQuery):
+    """A list's query names a parameter it does not take: a filter that would silently match
+    every row is refused instead."""
 
 
 class NotFound(DomainError):

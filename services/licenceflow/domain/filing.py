@@ -153,6 +153,15 @@ class Filing(Value, frozen=True, kw_only=True):
         return frozenset(s for s in self.symbols() if s in RARE_EARTHS)
 
 
+class NewApplication(Filing, frozen=True, kw_only=True):
+    """An application as filed; `submit: true` files it at once (status `submitted`)."""
+
+    submit: bool = False
+
+    def filing(self) -> Filing:
+        return Filing(**{name: getattr(self, name) for name in Filing.__struct_fields__})
+
+
 def problems(filing: Filing, *, regime_country: str, today: date) -> list[FieldProblem]:
     """Every rule the filing breaks, in field order; empty when it may be filed on `today`."""
     found: list[FieldProblem] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -25,7 +25,7 @@ from licenceflow.domain.applications import (
 from licenceflow.domain.filing import Filing
 from licenceflow.store import events
 from licenceflow.store.batched import Batched, lost
-from licenceflow.store.keyset import PageQuery
+from licenceflow.store.keyset import PageQuery, like_prefix, sorting
 from licenceflow.store.pool import Connection
 
 _COLUMNS = """id, org, reference, status, version, filing, created_by, created_at, submitted_at,
@@ -41,7 +41,8 @@ def _visible(org: str, officer: str) -> str:
 
 
 # Written on every insert and update: the read columns and those derived from the filing.
-_WRITTEN = f"{_COLUMNS}, elements, destination_country, renews_licence_id"
+_WRITTEN = f"""{_COLUMNS}, elements, destination_country, renews_licence_id, contract_ref,
+    exporter_key, consignee_key, end_user_key"""
 _WRITTEN_COUNT = len(_WRITTEN.split(","))
 
 _filing_decoder = msgspec.json.Decoder(Filing)
@@ -170,6 +171,16 @@ async def get(
     return from_row(row) if row else None
 
 
+async def get_by_reference(conn: Connection, reference: str, who: Visibility) -> Application | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM applications WHERE reference = $1 AND {_visible('$2', '$3')}",
+        reference,
+        who.org,
+        who.officer,
+    )
+    return from_row(row) if row else None
+
+
 async def get_many(
     conn: Connection, wanted: Sequence[tuple[UUID, Visibility]]
 ) -> list[Application | None]:
@@ -254,7 +265,16 @@ def _values(app: Application) -> Sequence[Any]:
         sorted(app.filing.rare_earths()),
         app.filing.destination_country,
         app.filing.renews_licence_id,
+        app.filing.contract_ref,
+        party_key(app.filing.exporter.name),
+        party_key(app.filing.consignee.name),
+        party_key(app.filing.end_user.name),
     )
+
+
+def party_key(name: str) -> str:
+    """A party's name as the case-insensitive prefix filter compares it."""
+    return name.lower()
 
 
 class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -262,15 +282,19 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     element: str | None = None
     destination: str | None = None
     overdue: bool | None = None
+    contract_ref: str | None = None
+    reference: str | None = None
+    party: str | None = None  # a prefix of any party's name, any case
+    submitted_from: datetime | None = None  # inclusive
+    submitted_before: datetime | None = None  # exclusive
     sort: str = "-created_at"
     limit: int = 50
 
 
-SORTS: dict[str, tuple[str, Literal["ASC", "DESC"]]] = {
-    "-created_at": ("created_at", "DESC"),
-    "due_at": ("due_at", "ASC"),  # null until a file is accepted, or while it is referred
-}
-NULLABLE = frozenset({"due_at"})
+# the columns a list sorts by, and whether they may be null (submitted_at until a draft is
+# submitted, due_at until a file is accepted and while it is referred): nulls come last
+SORTABLE = {"created_at": False, "submitted_at": True, "due_at": True}
+SORTS = sorting(SORTABLE)
 
 
 async def page(
@@ -291,6 +315,20 @@ async def page(
         q.where(f"elements @> ARRAY[{q.arg(query.element)}::text]")
     if query.destination:
         q.where(f"destination_country = {q.arg(query.destination)}")
+    if query.contract_ref is not None:
+        q.where(f"contract_ref = {q.arg(query.contract_ref)}")
+    if query.reference is not None:
+        q.where(f"reference = {q.arg(query.reference)}")
+    if query.party is not None:
+        prefix = q.arg(like_prefix(party_key(query.party)))
+        q.where(
+            f"(exporter_key LIKE {prefix} OR consignee_key LIKE {prefix}"
+            f" OR end_user_key LIKE {prefix})"
+        )
+    if query.submitted_from is not None:
+        q.where(f"submitted_at >= {q.arg(query.submitted_from)}")
+    if query.submitted_before is not None:
+        q.where(f"submitted_at < {q.arg(query.submitted_before)}")
     if query.overdue is not None:
         # as domain.applications.progress: the clock runs, and the deadline's last second is over
         overdue = (
@@ -298,7 +336,7 @@ async def page(
             f" AND due_at IS NOT NULL AND due_at + interval '1 second' <= {q.arg(now)})"
         )
         q.where(overdue if query.overdue else f"NOT {overdue}")
-    sql = q.sql(column, direction, after=after, limit=query.limit + 1, nullable=column in NULLABLE)
+    sql = q.sql(column, direction, after=after, limit=query.limit + 1, nullable=SORTABLE[column])
     rows = await conn.fetch(sql, *q.args)
     return [from_row(r) for r in rows]
 

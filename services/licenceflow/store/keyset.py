@@ -8,6 +8,24 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
+Direction = Literal["ASC", "DESC"]
+
+
+def sorting(columns: dict[str, bool]) -> dict[str, tuple[str, Direction]]:
+    """The `sort=` values a list takes: each column ascending (`due_at`) and descending
+    (`-due_at`), as (column, direction)."""
+    return {
+        f"{sign}{column}": (column, "DESC" if sign else "ASC")
+        for column in columns
+        for sign in ("", "-")
+    }
+
+
+def like_prefix(text: str) -> str:
+    """A LIKE pattern matching what starts with `text` (its own `%`, `_` and `\\` literal)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
 
 class PageQuery:
     def __init__(self, table: str, columns: str) -> None:
@@ -27,7 +45,7 @@ class PageQuery:
     def sql(
         self,
         order_by: str,
-        direction: Literal["ASC", "DESC"],
+        direction: Direction,
         *,
         after: tuple[Any, UUID] | None,
         limit: int,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -15,7 +15,7 @@ import msgspec
 from licenceflow.domain.access import Visibility
 from licenceflow.domain.licences import Kind, Licence, LicenceLine, Shipment, ShippedLine, Status
 from licenceflow.store import events
-from licenceflow.store.keyset import PageQuery
+from licenceflow.store.keyset import PageQuery, sorting
 from licenceflow.store.pool import Connection
 
 _COLUMNS = """id, number, application_id, org, kind, status, version, issued_at, valid_from,
@@ -183,14 +183,14 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     statuses: tuple[Status, ...] = ()
     kinds: tuple[Kind, ...] = ()
     expiring_within_days: int | None = None
+    number: str | None = None
+    element: str | None = None
+    application_id: UUID | None = None
     sort: str = "-issued_at"
     limit: int = 50
 
 
-SORTS: dict[str, tuple[str, Literal["ASC", "DESC"]]] = {
-    "-issued_at": ("issued_at", "DESC"),
-    "valid_until": ("valid_until", "ASC"),
-}
+SORTS = sorting({"issued_at": False, "valid_until": False})
 
 
 async def page(
@@ -208,6 +208,13 @@ async def page(
         q.where(f"status = ANY({q.arg([s.value for s in query.statuses])}::text[])")
     if query.kinds:
         q.where(f"kind = ANY({q.arg([k.value for k in query.kinds])}::text[])")
+    if query.number is not None:
+        q.where(f"number = {q.arg(query.number)}")
+    if query.element is not None:  # a line of that element (the GIN index on lines serves it)
+        line = f"jsonb_build_object('element', {q.arg(query.element)}::text)"
+        q.where(f"lines @> jsonb_build_array({line})")
+    if query.application_id is not None:
+        q.where(f"application_id = {q.arg(query.application_id)}")
     if query.expiring_within_days is not None:
         today_arg = q.arg(today)
         q.where(

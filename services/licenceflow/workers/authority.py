@@ -29,7 +29,7 @@ from celery import Task, shared_task
 from celery.signals import task_postrun
 
 from licenceflow.domain.access import Principal, Visibility
-from licenceflow.domain.applications import Action, Application, Status
+from licenceflow.domain.applications import Accept, Action, ActionCommand, Application, Status
 from licenceflow.domain.audit import Role
 from licenceflow.domain.elements import any_controlled
 from licenceflow.names import AUTHORITY_TASKS, INTAKE, REVIEW, desk_task
@@ -97,10 +97,8 @@ async def work(rt: Runtime, desk: model.Desk, message: Job) -> str:
             officer = _officer(desk)
             accepted = desk == "review" and locked.status is Status.SUBMITTED
             if accepted:
-                await workflow.act(conn, ctx, officer, app.id, b'{"action": "accept"}')
-            decided = await workflow.act(
-                conn, ctx, officer, app.id, msgspec.json.encode(_body(decision))
-            )
+                await workflow.act(conn, ctx, officer, app.id, Accept())
+            decided = await workflow.act(conn, ctx, officer, app.id, _command(decision))
             if accepted:  # the review the acceptance asks for is this very task: queue none
                 await outbox.settle(conn, app.id, "application.accept", _now())
             if decision.follow_up_days is not None:  # a referral: decide again when it is over
@@ -241,15 +239,17 @@ async def _decide(
     )
 
 
-def _body(decision: model.Decision) -> dict[str, Any]:
-    body: dict[str, Any] = {"action": decision.action}
+def _command(decision: model.Decision) -> ActionCommand:
+    """The command the officer's decision is: only the fields the decision has."""
+    fields: dict[str, Any] = {"action": decision.action}
     if decision.reason:
-        body["reason"] = decision.reason
+        fields["reason"] = decision.reason
     if decision.reason_code:
-        body["reason_code"] = decision.reason_code
+        fields["reason_code"] = decision.reason_code
     if decision.valid_months:
-        body["valid_months"] = decision.valid_months
-    return body
+        fields["valid_months"] = decision.valid_months
+    command: ActionCommand = msgspec.convert(fields, ActionCommand)
+    return command
 
 
 def _run(task: Task[Any, Any], desk: model.Desk, kwargs: dict[str, Any]) -> str:

@@ -28,12 +28,13 @@ from licenceflow.domain.errors import (
     RequestInProgress,
     StaleVersion,
 )
-from licenceflow.domain.filing import Filing
-from licenceflow.domain.values import as_object, convert, parse_json
+from licenceflow.domain.filing import Filing, NewApplication
+from licenceflow.domain.values import convert
 from licenceflow.store import applications as store
 from licenceflow.store import events, idempotency
 from licenceflow.store.pool import Connection
 from licenceflow.workflow import licences
+from licenceflow.workflow.commands import CommandOrJson, Json, action_of
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.patches import merge_patch
 from licenceflow.workflow.preconditions import require_version
@@ -42,6 +43,7 @@ STREAM = "application"
 MAX_IDEMPOTENCY_KEY = 255
 SWEEP_BATCH = 200
 APPROVALS = frozenset({Status.APPROVED, Status.TEMPORARILY_APPROVED})
+FilingPatch = dict[str, Any]  # a JSON merge patch (RFC 7396) of a filing
 _snapshot = msgspec.json.Decoder(Application)
 
 
@@ -54,7 +56,7 @@ async def create(
     conn: Connection,
     ctx: Context,
     principal: Principal,
-    raw: bytes,
+    command: CommandOrJson[NewApplication],
     *,
     idempotency_key: str | None = None,
     filings: store.Filings | None = None,
@@ -66,18 +68,16 @@ async def create(
     actor = principal.require(Role.EXPORTER, "file applications")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise InvalidFiling([FieldProblem(field="Idempotency-Key", message="1–255 characters")])
-    body = parse_json(raw)
-    fields = as_object(body)
-    submit = convert(fields.pop("submit", False), bool, at="submit")
-    filing = await _valid_filing(conn, ctx, principal, convert(fields, Filing))
+    new = command.decoded() if isinstance(command, Json) else command
+    filing = await _valid_filing(conn, ctx, principal, new.filing())
     now = ctx.clock.now()
     if idempotency_key is None:
         app = await _file(
-            conn, ctx, principal.org, actor, filing, now=now, submit=submit, filings=filings
+            conn, ctx, principal.org, actor, filing, now=now, submit=new.submit, filings=filings
         )
         return Created(app, replayed=False)
 
-    request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).digest()
+    request_hash = hashlib.sha256(msgspec.json.encode(new, order="sorted")).digest()
     owner = idempotency.Owner(principal.org, principal.sub)
     async with conn.transaction():
         if not await idempotency.try_claim(conn, owner, idempotency_key):
@@ -89,7 +89,7 @@ async def create(
             return Created(_snapshot.decode(earlier.response), replayed=True)
         if earlier is not None:
             await idempotency.forget(conn, owner, idempotency_key)
-        app = await _file(conn, ctx, principal.org, actor, filing, now=now, submit=submit)
+        app = await _file(conn, ctx, principal.org, actor, filing, now=now, submit=new.submit)
         await idempotency.remember(
             conn,
             owner,
@@ -149,27 +149,36 @@ async def get(reads: store.Reads, principal: Principal, id: UUID) -> Application
     return app
 
 
+async def by_reference(conn: Connection, principal: Principal, reference: str) -> Application:
+    app = await store.get_by_reference(conn, reference, principal.visibility)
+    if app is None:
+        raise NotFound(f"no application {reference}")
+    return app
+
+
 async def act(
     conn: Connection,
     ctx: Context,
     principal: Principal,
     id: UUID,
-    raw: bytes,
+    command: CommandOrJson[ActionCommand],
     *,
     if_match: frozenset[int] | None = None,
 ) -> Application:
-    """Take the action the body names; `if_match` (versions) makes it conditional."""
+    """Take the action the command names; `if_match` (versions) makes it conditional."""
     app = await _locked(conn, principal, id)
     principal.require_writer()
-    fields = as_object(parse_json(raw))
-    action = convert(fields.get("action"), Action, at="action")
+    action = action_of(command, Action)
     actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), action)
     principal.reach(actor, app.org, f"application {id}")
-    command: ActionCommand = convert(fields, ActionCommand)  # type: ignore[arg-type]
+    taken = command.decoded() if isinstance(command, Json) else command
     require_version(app.version, if_match)
-    transition = domain.apply(app, command, actor, ctx.clock.now(), ctx.calendar)
+    transition = domain.apply(app, taken, actor, ctx.clock.now(), ctx.calendar)
     if transition.application.status in APPROVALS:
-        licence_id = await licences.issue_for(conn, ctx, transition.application, command, actor)
+        valid_months = taken.valid_months if isinstance(taken, domain.Approve) else None
+        licence_id = await licences.issue_for(
+            conn, ctx, transition.application, actor, valid_months=valid_months
+        )
         approved = msgspec.structs.replace(transition.application, licence_id=licence_id)
         transition = transition._replace(application=approved)
     return await _save(conn, app, transition)
@@ -180,7 +189,7 @@ async def edit(
     ctx: Context,
     principal: Principal,
     id: UUID,
-    raw: bytes,
+    patch: CommandOrJson[FilingPatch],
     *,
     if_match: frozenset[int] | None = None,
 ) -> Application:
@@ -188,7 +197,7 @@ async def edit(
     app = await _locked(conn, principal, id)
     actor = principal.acting_as(domain.ACTION_ROLES[Action.EDIT], "edit drafts")
     principal.reach(actor, app.org, f"application {id}")
-    fields = as_object(parse_json(raw))
+    fields = patch.decoded() if isinstance(patch, Json) else patch
     if "submit" in fields:
         raise InvalidFiling(
             [FieldProblem(field="submit", message="submit with the `submit` action, not a PATCH")]

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from licenceflow.domain import licences as domain
 from licenceflow.domain.access import Principal, Visibility
-from licenceflow.domain.applications import Application, Approve, Status
+from licenceflow.domain.applications import Application, Status
 from licenceflow.domain.audit import SYSTEM_ACTOR, Actor
 from licenceflow.domain.errors import (
     FieldProblem,
@@ -20,10 +20,10 @@ from licenceflow.domain.errors import (
     StaleVersion,
 )
 from licenceflow.domain.licences import Licence, LicenceCommand, Shipment, ShipmentRequest
-from licenceflow.domain.values import as_object, convert, parse_json
 from licenceflow.store import events
 from licenceflow.store import licences as store
 from licenceflow.store.pool import Connection
+from licenceflow.workflow.commands import CommandOrJson, Json, action_of
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.preconditions import require_version
 
@@ -43,9 +43,10 @@ class Shipped(NamedTuple):
 
 
 async def issue_for(
-    conn: Connection, ctx: Context, app: Application, command: object, actor: Actor
+    conn: Connection, ctx: Context, app: Application, actor: Actor, *, valid_months: int | None
 ) -> UUID:
-    """Issue the licence an approval grants (same transaction); returns its id."""
+    """Issue the licence an approval grants (same transaction); returns its id. A standard
+    licence is valid for `valid_months` (None: 12), a temporary one for six."""
     kind = (
         domain.Kind.TEMPORARY if app.status is Status.TEMPORARILY_APPROVED else domain.Kind.STANDARD
     )
@@ -57,7 +58,7 @@ async def issue_for(
         org=app.org,
         filing=app.filing,
         kind=kind,
-        valid_months=command.valid_months if isinstance(command, Approve) else 12,
+        valid_months=12 if valid_months is None else valid_months,
         actor=actor,
         now=now,
         today=ctx.calendar.date_of(now),
@@ -99,20 +100,19 @@ async def act(
     ctx: Context,
     principal: Principal,
     id: UUID,
-    raw: bytes,
+    command: CommandOrJson[LicenceCommand],
     *,
     if_match: frozenset[int] | None = None,
 ) -> LicenceView:
     licence = await _locked(conn, principal, id)
     principal.require_writer()
-    fields = as_object(parse_json(raw))
-    action = convert(fields.get("action"), domain.Action, at="action")
+    action = action_of(command, domain.Action)
     actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), f"{action} a licence")
     principal.reach(actor, licence.org, f"licence {id}")
-    command: LicenceCommand = convert(fields, LicenceCommand)  # type: ignore[arg-type]
+    taken = command.decoded() if isinstance(command, Json) else command
     require_version(licence.version, if_match)
     now = ctx.clock.now()
-    transition = domain.apply(licence, command, actor, now, ctx.calendar.date_of(now))
+    transition = domain.apply(licence, taken, actor, now, ctx.calendar.date_of(now))
     await _save(conn, licence, transition)
     return await get(conn, principal, id)
 
@@ -122,7 +122,7 @@ async def ship(
     ctx: Context,
     principal: Principal,
     id: UUID,
-    raw: bytes,
+    command: CommandOrJson[ShipmentRequest],
     *,
     if_match: frozenset[int] | None = None,
 ) -> Shipped:
@@ -130,7 +130,7 @@ async def ship(
     licence = await _locked(conn, principal, id)
     actor = principal.acting_as(domain.ACTION_ROLES[domain.Action.SHIP], "ship")
     principal.reach(actor, licence.org, f"licence {id}")
-    request = convert(as_object(parse_json(raw)), ShipmentRequest)
+    request = command.decoded() if isinstance(command, Json) else command
     drawn = domain.drawn_lines(licence, request)
     earlier = await store.find_shipment(conn, licence.id, request.shipment_ref)
     if earlier is not None:
