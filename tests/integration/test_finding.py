@@ -369,3 +369,51 @@ async def test_the_licence_element_filter_is_served_by_an_index(db: Connection) 
             )
         )
     assert "licences_lines" in plan, plan
+
+
+async def test_what_is_owed_shows_on_the_file_and_lists_by_its_due_date(
+    client: Client, auth: Tokens, clock: BusinessClock
+) -> None:
+    """An application waiting on its exporter carries the officer's question and when it must
+    answer; `respond_by_before` lists those due before a date; an answer clears it."""
+    asked: list[dict[str, Any]] = []
+    for question in ("Which magnets?", "Who is the end user's parent company?"):
+        filed = await client.post(
+            "/v1/applications", json=application_body(submit=True), headers=auth("exporter")
+        )
+        id = filed.json()["id"]
+        await client.post(
+            f"/v1/applications/{id}/actions", json={"action": "accept"}, headers=auth("officer")
+        )
+        requested = await client.post(
+            f"/v1/applications/{id}/actions",
+            json={"action": "request_info", "reason": question},
+            headers=auth("officer"),
+        )
+        assert requested.status_code == 200, requested.text
+        asked.append(requested.json())
+        clock.advance(timedelta(days=7))
+    first, second = asked
+    owed = first["info_request"]
+    assert owed["question"] == "Which magnets?"
+    assert owed["requested_at"] == first["accepted_at"]  # asked the moment it was accepted
+    timeline = await client.get(f"/v1/applications/{first['id']}/events", headers=auth("exporter"))
+    assert owed["respond_by"] == timeline.json()["items"][-1]["details"]["respond_by"]
+    first_due = datetime.fromisoformat(owed["respond_by"]).date()
+    second_due = datetime.fromisoformat(second["info_request"]["respond_by"]).date()
+    assert first_due < second_due
+    due = await walk(
+        client, auth("exporter"), "/v1/applications", respond_by_before=second_due.isoformat()
+    )
+    assert ids(due) == [first["id"]]  # due on the day after: not before it
+    later = (second_due + timedelta(days=1)).isoformat()
+    both = await walk(client, auth("exporter"), "/v1/applications", respond_by_before=later)
+    assert set(ids(both)) == {first["id"], second["id"]}
+    answered = await client.post(
+        f"/v1/applications/{first['id']}/actions",
+        json={"action": "respond", "response": "N52 sintered blocks"},
+        headers=auth("exporter"),
+    )
+    assert answered.json()["info_request"] is None
+    still = await walk(client, auth("exporter"), "/v1/applications", respond_by_before=later)
+    assert ids(still) == [second["id"]]

@@ -6,11 +6,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import datetime
+from uuid import uuid4
 
 import asyncpg
+import msgspec
 
+from licenceflow.domain.access import Visibility
+from licenceflow.store import applications as store
 from licenceflow.store import migrations
 from tests import harness
+from tests.examples import new_application
 
 
 async def test_two_migrators_at_once_apply_everything_once(servers: harness.Servers) -> None:
@@ -71,4 +77,75 @@ async def test_ready_reports_pending_migrations(servers: harness.Servers) -> Non
             assert response.json()["redis"] == "not configured"
             assert (await client.get("/health/live")).status_code == 200
     finally:
+        await harness.drop_database(servers.postgres_url, name)
+
+
+async def test_an_upgrade_fills_the_new_columns_from_what_is_stored(
+    servers: harness.Servers,
+) -> None:
+    """Migrations 0009 and 0010 on a database written before them: the references a file is
+    found by come from its filing, and a file waiting on its exporter gets the question and the
+    answer's due date from the request's event."""
+    name, url = await harness.create_database(servers.postgres_url)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+        )
+        for migration in migrations.available():
+            if migration.version <= 8:
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+        filing = msgspec.json.encode(new_application().filing()).decode()
+        waiting, drafted = uuid4(), uuid4()
+        for id, status, reference in (
+            (waiting, "info_requested", "EL-2025-000001"),
+            (drafted, "draft", "EL-2025-000002"),
+        ):
+            await conn.execute(
+                """INSERT INTO applications (id, org, reference, status, version, filing, elements,
+                       destination_country, created_by, created_at, resume_status)
+                   VALUES ($1, 'acme', $2, $3, 3, $4::jsonb, ARRAY['Dy'], 'US', 'alice',
+                       '2025-06-02T01:00:00Z', 'under_review')""",
+                id,
+                reference,
+                status,
+                filing,
+            )
+        for action, reason, respond_by in (
+            ("request_info", "Which magnets?", "2025-06-30T23:59:59+08:00"),
+            ("respond", None, None),
+            ("request_info", "And their grade?", "2025-07-30T23:59:59+08:00"),
+        ):
+            await conn.execute(
+                """INSERT INTO events (stream, stream_id, org, at, action, from_status, to_status,
+                       actor_sub, actor_role, reason, details)
+                   VALUES ('application', $1, 'acme', '2025-06-03T01:00:00Z', $2, 'under_review',
+                       'info_requested', 'olga', 'officer', $3, $4::jsonb)""",
+                waiting,
+                action,
+                reason,
+                msgspec.json.encode({"respond_by": respond_by} if respond_by else {}).decode(),
+            )
+        applied = await migrations.migrate(conn)
+        assert applied == [m.name for m in migrations.available() if m.version > 8]
+        found = await store.get(conn, waiting, Visibility(org="acme", officer=False))
+        assert found is not None
+        assert found.info_request is not None
+        assert found.info_request.question == "And their grade?"  # the latest request
+        assert found.info_request.respond_by == datetime.fromisoformat("2025-07-30T23:59:59+08:00")
+        rows = await conn.fetch(
+            "SELECT id, contract_ref, exporter_key, respond_by FROM applications ORDER BY reference"
+        )
+        assert [(r["contract_ref"], r["exporter_key"]) for r in rows] == [
+            ("PO-88123", "baotou magnet works")
+        ] * 2
+        assert rows[1]["respond_by"] is None  # a draft owes nothing
+    finally:
+        await conn.close()
         await harness.drop_database(servers.postgres_url, name)

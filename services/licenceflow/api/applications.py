@@ -162,6 +162,13 @@ class ApplicationController(Controller):
             str | None,
             QueryParameter(description="submitted on or before (business date)", schema_extra=DAY),
         ] = None,
+        respond_by_before: Annotated[
+            str | None,
+            QueryParameter(
+                description="waiting on the exporter, its answer due before this business date",
+                schema_extra=DAY,
+            ),
+        ] = None,
         sort: Annotated[
             str,
             QueryParameter(
@@ -177,10 +184,9 @@ class ApplicationController(Controller):
         cursors = services(state).cursors
         checked = Checked()
         calendar = context.calendar
-        first, last = (
-            checked.day("submitted_from", submitted_from),
-            checked.day("submitted_to", submitted_to),
-        )
+        first = checked.day("submitted_from", submitted_from)
+        last = checked.day("submitted_to", submitted_to)
+        due = checked.day("respond_by_before", respond_by_before)
         query = ListQuery(
             statuses=checked.statuses("status", status, Status),
             element=checked.element("element", element),
@@ -191,6 +197,7 @@ class ApplicationController(Controller):
             party=checked.text("party", party),
             submitted_from=calendar.start_of_day(first) if first else None,
             submitted_before=calendar.start_of_day(last + timedelta(days=1)) if last else None,
+            respond_by_before=calendar.start_of_day(due) if due else None,
             sort=checked.one_of("sort", sort, SORTS),
             limit=limit,
         )

@@ -11,7 +11,7 @@ import msgspec
 
 from licenceflow.api.cursors import Cursors
 from licenceflow.clock import WorkingCalendar
-from licenceflow.domain.applications import Application, Decision, progress
+from licenceflow.domain.applications import Application, Decision, InfoRequest, progress
 from licenceflow.domain.audit import Event
 from licenceflow.domain.filing import Filing
 from licenceflow.store.events import StoredEvent
@@ -35,6 +35,7 @@ class ApplicationResource(Filing, frozen=True, kw_only=True):
     working_days_elapsed: int
     decision: Decision | None
     licence_id: UUID | None
+    info_request: InfoRequest | None  # while info_requested: the question and by when to answer
 
 
 class ApplicationPage(msgspec.Struct, frozen=True):
@@ -80,6 +81,15 @@ def application_resource(
         working_days_elapsed=derived.working_days_elapsed,
         decision=app.decision,
         licence_id=app.licence_id,
+        info_request=(
+            msgspec.structs.replace(
+                app.info_request,
+                requested_at=app.info_request.requested_at.astimezone(tz),
+                respond_by=app.info_request.respond_by.astimezone(tz),
+            )
+            if app.info_request
+            else None
+        ),
     )
 
 

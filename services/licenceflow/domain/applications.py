@@ -177,6 +177,14 @@ class Decision(Value, frozen=True, kw_only=True):
     reason: str | None = None
 
 
+class InfoRequest(Value, frozen=True, kw_only=True):
+    """What an officer asked while the file waits on the exporter, and by when it must answer."""
+
+    question: str
+    requested_at: datetime
+    respond_by: datetime  # end of the 20th working day after the request: then it lapses
+
+
 class Application(Value, frozen=True, kw_only=True):
     id: UUID
     org: str
@@ -197,6 +205,7 @@ class Application(Value, frozen=True, kw_only=True):
     paused_working_days: int = 0
     decision: Decision | None = None
     licence_id: UUID | None = None
+    info_request: InfoRequest | None = None  # while info_requested
 
 
 class Transition(NamedTuple):
@@ -275,16 +284,25 @@ def apply(
         case Accept():
             changes["accepted_at"] = now
             changes["due_at"] = deadlines.review_due_at(today, 0, calendar)
-        case RequestInfo():
+        case RequestInfo(reason=question):
+            respond_by = deadlines.response_due_at(today, calendar)
             changes["resume_status"] = app.status
             changes["paused_since"] = today
-            details["respond_by"] = deadlines.response_due_at(today, calendar).isoformat()
+            changes["info_request"] = InfoRequest(
+                question=question, requested_at=now, respond_by=respond_by
+            )
+            details["respond_by"] = respond_by.isoformat()
         case Respond(response=response):
             assert app.paused_since is not None
             paused = app.paused_working_days + deadlines.paused_working_days(
                 app.paused_since, today, calendar
             )
-            changes |= {"resume_status": None, "paused_since": None, "paused_working_days": paused}
+            changes |= {
+                "resume_status": None,
+                "paused_since": None,
+                "paused_working_days": paused,
+                "info_request": None,
+            }
             if app.due_at is not None and app.accepted_at is not None:
                 accepted_on = calendar.date_of(app.accepted_at)
                 changes["due_at"] = deadlines.review_due_at(accepted_on, paused, calendar)
@@ -319,7 +337,7 @@ def apply(
             changes["paused_working_days"] = app.paused_working_days + (
                 deadlines.paused_working_days(app.paused_since, today, calendar)
             )
-        changes |= {"resume_status": None, "paused_since": None}
+        changes |= {"resume_status": None, "paused_since": None, "info_request": None}
     after = msgspec.structs.replace(app, status=to, version=app.version + 1, **changes)
     if after.due_at != app.due_at:  # the timeline (and the metrics) see every deadline move
         details["due_at"] = after.due_at.isoformat() if after.due_at else None

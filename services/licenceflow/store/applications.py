@@ -20,6 +20,7 @@ from licenceflow.domain.applications import (
     CLOCK_RUNNING,
     Application,
     Decision,
+    InfoRequest,
     Status,
 )
 from licenceflow.domain.filing import Filing
@@ -30,7 +31,7 @@ from licenceflow.store.pool import Connection
 
 _COLUMNS = """id, org, reference, status, version, filing, created_by, created_at, submitted_at,
     accepted_at, decided_at, closed_at, due_at, referred, resume_status, paused_since,
-    paused_working_days, decision, licence_id"""
+    paused_working_days, decision, licence_id, info_request"""
 
 
 def _visible(org: str, officer: str) -> str:
@@ -42,11 +43,12 @@ def _visible(org: str, officer: str) -> str:
 
 # Written on every insert and update: the read columns and those derived from the filing.
 _WRITTEN = f"""{_COLUMNS}, elements, destination_country, renews_licence_id, contract_ref,
-    exporter_key, consignee_key, end_user_key"""
+    exporter_key, consignee_key, end_user_key, respond_by"""
 _WRITTEN_COUNT = len(_WRITTEN.split(","))
 
 _filing_decoder = msgspec.json.Decoder(Filing)
 _decision_decoder = msgspec.json.Decoder(Decision)
+_info_request_decoder = msgspec.json.Decoder(InfoRequest)
 
 
 def from_row(row: asyncpg.Record) -> Application:
@@ -70,6 +72,9 @@ def from_row(row: asyncpg.Record) -> Application:
         paused_working_days=row["paused_working_days"],
         decision=_decision_decoder.decode(row["decision"]) if row["decision"] else None,
         licence_id=row["licence_id"],
+        info_request=(
+            _info_request_decoder.decode(row["info_request"]) if row["info_request"] else None
+        ),
     )
 
 
@@ -262,6 +267,7 @@ def _values(app: Application) -> Sequence[Any]:
         app.paused_working_days,
         app.decision,
         app.licence_id,
+        app.info_request,
         sorted(app.filing.rare_earths()),
         app.filing.destination_country,
         app.filing.renews_licence_id,
@@ -269,6 +275,7 @@ def _values(app: Application) -> Sequence[Any]:
         party_key(app.filing.exporter.name),
         party_key(app.filing.consignee.name),
         party_key(app.filing.end_user.name),
+        app.info_request.respond_by if app.info_request else None,
     )
 
 
@@ -287,6 +294,7 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     party: str | None = None  # a prefix of any party's name, any case
     submitted_from: datetime | None = None  # inclusive
     submitted_before: datetime | None = None  # exclusive
+    respond_by_before: datetime | None = None  # waiting on the exporter, due before this
     sort: str = "-created_at"
     limit: int = 50
 
@@ -329,6 +337,8 @@ async def page(
         q.where(f"submitted_at >= {q.arg(query.submitted_from)}")
     if query.submitted_before is not None:
         q.where(f"submitted_at < {q.arg(query.submitted_before)}")
+    if query.respond_by_before is not None:
+        q.where(f"respond_by < {q.arg(query.respond_by_before)}")
     if query.overdue is not None:
         # as domain.applications.progress: the clock runs, and the deadline's last second is over
         overdue = (
