@@ -19,6 +19,7 @@ from litestar.params import QueryParameter
 
 from licenceflow.domain.elements import RARE_EARTHS
 from licenceflow.domain.errors import FieldProblem, InvalidQuery, UnknownQueryParameter
+from licenceflow.domain.values import did_you_mean, one_of
 
 E = TypeVar("E", bound=StrEnum)
 REFERENCE = re.compile(r"EL-[0-9]{4}-[0-9]{6}")
@@ -68,7 +69,7 @@ class Checked:
         chosen: set[E] = set()
         for value in values or []:
             if (member := _member(allowed, value)) is None:
-                self.refuse(field, _not_one_of(value, [m.value for m in allowed]))
+                self.refuse(field, one_of(value, [m.value for m in allowed]))
             else:
                 chosen.add(member)
         return tuple(sorted(chosen))
@@ -76,15 +77,14 @@ class Checked:
     def one_of(self, field: str, value: str, allowed: Iterable[str]) -> str:
         options = sorted(allowed)
         if value not in options:
-            self.refuse(field, _not_one_of(value, options))
+            self.refuse(field, one_of(value, options))
         return value
 
     def element(self, field: str, value: str | None) -> str | None:
         """A rare earth's symbol, case-sensitive as in a body (`Dy`)."""
         if value is None or value in RARE_EARTHS:
             return value
-        spelled = {symbol.lower(): symbol for symbol in RARE_EARTHS}.get(value.lower())
-        hint = f" — did you mean '{spelled}'?" if spelled else f"; one of {', '.join(RARE_EARTHS)}"
+        hint = did_you_mean(value, RARE_EARTHS) or f"; one of {', '.join(RARE_EARTHS)}"
         self.refuse(field, f"'{value}' is not a rare-earth symbol{hint}")
         return None
 
@@ -142,9 +142,3 @@ def _member(allowed: type[E], value: str) -> E | None:
         return allowed(value)
     except ValueError:
         return None
-
-
-def _not_one_of(value: str, options: list[str]) -> str:
-    close = [o for o in options if o.lower() == value.lower()]
-    hint = f" — did you mean '{close[0]}'?" if close else ""
-    return f"'{value}' is not one of {', '.join(options)}{hint}"

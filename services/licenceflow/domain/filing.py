@@ -21,7 +21,7 @@ import pycountry
 
 from licenceflow.domain.elements import CHEMICAL_SYMBOLS, RARE_EARTHS
 from licenceflow.domain.errors import FieldProblem
-from licenceflow.domain.values import Value
+from licenceflow.domain.values import Value, did_you_mean
 
 MAX_LINES = 50
 MAX_CONSTITUENTS = 20  # elements a magnet or alloy line lists: real ones name a handful
@@ -172,7 +172,7 @@ def problems(filing: Filing, *, regime_country: str, today: date) -> list[FieldP
 
     for field in ("exporter", "consignee", "end_user"):
         party: Party = getattr(filing, field)
-        check(_is_country(party.country), f"{field}.country", "not an ISO 3166-1 alpha-2 code")
+        check(_is_country(party.country), f"{field}.country", _not_a_country(party.country))
     check(
         filing.exporter.country == regime_country,
         "exporter.country",
@@ -181,7 +181,7 @@ def problems(filing: Filing, *, regime_country: str, today: date) -> list[FieldP
     check(
         _is_country(filing.destination_country),
         "destination_country",
-        "not an ISO 3166-1 alpha-2 code",
+        _not_a_country(filing.destination_country),
     )
     check(
         filing.destination_country != regime_country,
@@ -220,7 +220,11 @@ def _line_problems(line: Line, at: str) -> list[FieldProblem]:
         if not ok:
             found.append(FieldProblem(field=f"{at}.{field}", message=message))
 
-    check(line.element in RARE_EARTHS, "element", f"'{line.element}' is not a rare-earth symbol")
+    check(
+        line.element in RARE_EARTHS,
+        "element",
+        f"'{line.element}' is not a rare-earth symbol{did_you_mean(line.element, RARE_EARTHS)}",
+    )
     check(
         re.fullmatch(HS_CODE, line.hs_code) is not None,
         "hs_code",
@@ -249,9 +253,17 @@ def _line_problems(line: Line, at: str) -> list[FieldProblem]:
             "only a magnet or alloy line lists constituents",
         )
         for i, symbol in enumerate(line.contains):
-            check(symbol in CHEMICAL_SYMBOLS, f"contains[{i}]", f"'{symbol}' is not an element")
+            check(
+                symbol in CHEMICAL_SYMBOLS,
+                f"contains[{i}]",
+                f"'{symbol}' is not an element{did_you_mean(symbol, CHEMICAL_SYMBOLS)}",
+            )
         check(len(set(line.contains)) == len(line.contains), "contains", "lists an element twice")
     return found
+
+
+def _not_a_country(code: str) -> str:
+    return f"'{code}' is not an ISO 3166-1 alpha-2 code{did_you_mean(code, COUNTRIES)}"
 
 
 def _is_country(code: str) -> bool:
