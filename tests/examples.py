@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
@@ -48,3 +49,9 @@ def application_body(**overrides: Any) -> dict[str, Any]:
 def new_application(**overrides: Any) -> NewApplication:
     """The example body as the typed command a caller in the process passes to `create`."""
     return msgspec.convert(application_body(**overrides), NewApplication)
+
+
+def ahead(days: int = 60) -> str:
+    """A planned ship date still ahead on a real clock, for runs whose business clock is now
+    (API.md's example ships in July 2025, and a past date is refused at submission)."""
+    return (date.today() + timedelta(days=days)).isoformat()

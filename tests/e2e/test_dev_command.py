@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.examples import ahead
 from tests.integration.conftest import application_body
 
 STARTUP_DEADLINE = 60.0
@@ -94,7 +95,9 @@ def test_dev_runs_the_service_end_to_end(tmp_path: Path) -> None:
                 return dict(r.json())
 
             created = http.post(
-                "/v1/applications", json=application_body(submit=True), headers=exporter
+                "/v1/applications",
+                json=application_body(submit=True, planned_ship_date=ahead()),
+                headers=exporter,
             )
             assert created.status_code == 201, created.text
             app_id = created.json()["id"]

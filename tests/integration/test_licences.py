@@ -52,7 +52,7 @@ async def ship(
     licence_id: str,
     ref: str,
     kg: str,
-    on: str = "2025-06-10",
+    on: str = "2025-06-02",  # the day the tests' clock starts, and their licences' first day
     **headers: str,
 ) -> Any:
     return await client.post(
@@ -71,7 +71,7 @@ async def test_temporary_licences_run_six_calendar_months(
 ) -> None:
     day = datetime.fromisoformat(issued).replace(hour=10, tzinfo=SHANGHAI)
     clock.advance(day - clock.now())
-    licence = await approved_licence(client, auth)
+    licence = await approved_licence(client, auth, planned_ship_date=issued)
     assert licence["kind"] == "temporary"
     assert (licence["valid_from"], licence["valid_until"]) == (issued, valid_until)
     assert licence["status"] == "active"
@@ -146,14 +146,32 @@ async def test_a_standard_licence_is_exhausted_by_its_shipment(
     assert second.status_code == 409
 
 
-async def test_shipments_outside_validity_are_refused(client: Client, auth: Tokens) -> None:
+async def test_shipments_outside_validity_are_refused(
+    client: Client, auth: Tokens, clock: BusinessClock
+) -> None:
     licence = await approved_licence(client, auth)
+    clock.advance(timedelta(days=200))  # past the licence's last day (not yet swept as expired)
     before = await ship(client, auth, licence["id"], "BL-1", "1", on="2025-06-01")
     after = await ship(client, auth, licence["id"], "BL-2", "1", on="2025-12-03")
     last_day = await ship(client, auth, licence["id"], "BL-3", "1", on="2025-12-02")
     assert before.status_code == after.status_code == 409
     assert before.json()["type"].endswith("/licence-not-usable")
     assert last_day.status_code == 201
+
+
+async def test_a_shipment_dated_after_today_is_refused(
+    client: Client, auth: Tokens, clock: BusinessClock
+) -> None:
+    """A shipment is recorded once made: tomorrow's is a 422 naming the date, today's is fine."""
+    licence = await approved_licence(client, auth)
+    tomorrow = await ship(client, auth, licence["id"], "BL-1", "1", on="2025-06-03")
+    assert tomorrow.status_code == 422, tomorrow.text
+    assert tomorrow.json()["errors"][0]["field"] == "shipped_on"
+    assert "after today (2025-06-02)" in tomorrow.json()["errors"][0]["message"]
+    clock.advance(timedelta(days=1))
+    assert (
+        await ship(client, auth, licence["id"], "BL-1", "1", on="2025-06-03")
+    ).status_code == 201
 
 
 @pytest.mark.parametrize(

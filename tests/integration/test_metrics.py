@@ -87,7 +87,7 @@ async def test_interleaved_transactions_are_both_projected(
 
 
 def _body() -> NewApplication:
-    return new_application(submit=True)
+    return new_application(submit=True, planned_ship_date="2026-06-01")  # ahead of both clocks
 
 
 async def test_the_backlog_counts_what_happened(

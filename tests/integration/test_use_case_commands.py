@@ -43,7 +43,7 @@ async def test_a_typed_caller_files_reviews_approves_and_ships(
     async with db.transaction():
         await workflow.act(db, ctx, EXPORTER, id, Submit())
         await workflow.act(db, ctx, OFFICER, id, Accept())
-        approved = await workflow.act(db, ctx, OFFICER, id, Approve(valid_months=3))
+        approved = (await workflow.act(db, ctx, OFFICER, id, Approve(valid_months=3))).application
     assert approved.status is Status.APPROVED
     assert approved.licence_id is not None
     granted = (await licences.get(db, EXPORTER, approved.licence_id)).licence
@@ -53,7 +53,7 @@ async def test_a_typed_caller_files_reviews_approves_and_ships(
     assert months in (2, 3)  # the three months the typed approval asked for, not the default 12
     shipment = ShipmentRequest(
         shipment_ref="BL-1",
-        shipped_on=date(2025, 7, 1),
+        shipped_on=date(2025, 6, 2),
         lines=(ShippedLine(line=1, quantity_kg=Decimal("1")),),
     )
     async with db.transaction():

@@ -65,7 +65,7 @@ from licenceflow.store.pool import Connection, connect
 from licenceflow.workflow import applications as workflow
 from licenceflow.workflow.context import Context
 from tests import harness
-from tests.examples import application_body, new_application
+from tests.examples import ahead, application_body, new_application
 from tests.perf import openloop, waits
 from tests.private_redis import free_port
 from tests.processes import start
@@ -99,7 +99,7 @@ def need(tool: str, package: str) -> str:
 
 async def load(url: str, ctx: Context, count: int, streams: int = 4) -> None:
     """`count` submitted applications of one organisation, filed through the workflow."""
-    body = new_application(submit=True)
+    body = new_application(submit=True, planned_ship_date=ahead())
 
     async def stream(n: int) -> None:
         conn = await connect(url)
@@ -182,7 +182,7 @@ async def creation_statements(conn: Connection, ctx: Context) -> tuple[Statement
     """The SQL one creation runs, as the service's handler runs it (the filing, then its
     reference read back), and the application it filed. A first creation goes uncaptured:
     asyncpg looks up the types a statement uses once per connection."""
-    body = new_application(submit=True)
+    body = new_application(submit=True, planned_ship_date=ahead())
     made: list[workflow.Created] = []
 
     async def create() -> None:
@@ -409,7 +409,9 @@ async def projector_lag(base: str, token: str) -> dict[str, float]:
         for _ in range(30):
             before = await pending()
             created = await http.post(
-                "/v1/applications", json=application_body(submit=True), headers=headers
+                "/v1/applications",
+                json=application_body(submit=True, planned_ship_date=ahead()),
+                headers=headers,
             )
             assert created.status_code == 201
             committed = time.monotonic()
@@ -583,7 +585,7 @@ def main() -> int:
             backlog = httpx.get(f"{base}/v1/metrics/backlog", headers=auth)
             backlog_bytes = len(backlog.content)
             deep = page_cursor(base, exporter, args.page)
-            body = msgspec.json.encode(application_body(submit=True))
+            body = msgspec.json.encode(application_body(submit=True, planned_ship_date=ahead()))
             runs = {
                 "no-I/O endpoint": (f"/benchmark/static?size={backlog_bytes}", None, auth),
                 "read by id": (f"/v1/applications/{data['read_id']}", None, auth),

@@ -28,7 +28,7 @@ from licenceflow.api.auth import issue_token
 from licenceflow.config import Settings
 from licenceflow.store import migrations
 from licenceflow.store.pool import connect
-from tests.examples import application_body
+from tests.examples import ahead, application_body
 from tests.private_redis import free_port
 
 WORKERS = 2
@@ -108,7 +108,7 @@ def main() -> int:
                 if not app_id:
                     created = httpx.post(
                         f"{base}/v1/applications",
-                        json=application_body(submit=True),
+                        json=application_body(submit=True, planned_ship_date=ahead()),
                         headers={"Authorization": f"Bearer {token}"},
                     )
                     app_id = created.json()["id"]

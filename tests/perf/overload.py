@@ -39,7 +39,7 @@ import msgspec
 from licenceflow.api.auth import issue_token
 from licenceflow.config import Settings
 from tests import harness
-from tests.examples import application_body
+from tests.examples import ahead, application_body
 from tests.perf import openloop
 from tests.perf.bench import raw_request, serving
 from tests.private_redis import free_port
@@ -96,7 +96,7 @@ def main() -> int:
             roles=["exporter"],
             ttl=timedelta(hours=1),
         )
-        body = msgspec.json.encode(application_body(submit=True))
+        body = msgspec.json.encode(application_body(submit=True, planned_ship_date=ahead()))
         request = raw_request("POST", "/v1/applications", token, body)
         port = free_port()
         every_cpu = os.sched_getaffinity(0)

@@ -354,7 +354,7 @@ def test_withdraw_is_not_a_decision(reviewing: Application, calendar: WorkingCal
 
 
 def test_submit_stamps_submitted_at(make_app: MakeApp, calendar: WorkingCalendar) -> None:
-    now = at(2025, 9, 25)
+    now = at(2025, 6, 25)  # before the planned ship date (2025-07-01)
     after, _ = apply(make_app("draft"), Submit(), EXPORTER, now, calendar)
     assert after.status == "submitted"
     assert after.submitted_at == now
@@ -439,6 +439,8 @@ def test_every_action_bumps_the_version_and_records_an_event(
     now = at(2025, 12, 10)  # after every deadline and lapse above
     if command is None:
         command = Edit(filing=msgspec.structs.replace(filing, contract_ref="PO-2"))
+    if action == "submit":  # planned to ship after the day it is submitted
+        fields = {"filing": msgspec.structs.replace(filing, planned_ship_date=date(2026, 1, 5))}
     app = make_app(status, **fields)
     after, event = apply(app, command, actor, now, calendar)
     assert after.version == app.version + 1

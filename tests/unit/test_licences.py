@@ -60,6 +60,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 7, 3, 14, 30, tzinfo=SHANGHAI)
 
 EXPORTER = Actor(sub="alice", role=Role.EXPORTER)
+LATE = date(2026, 12, 31)  # "today" for a shipment: after every date shipped here
 OFFICER = Actor(sub="olga", role=Role.OFFICER)
 VIEWER = Actor(sub="victor", role=Role.VIEWER)
 SYSTEM = Actor(sub="licenceflow", role=Role.SYSTEM)
@@ -446,18 +447,18 @@ def test_api_md_example_shipment_draws_300_kg_and_exhausts_a_standard_licence() 
         b' "lines": [{"line": 1, "quantity_kg": "300"}]}',
         type=ShipmentRequest,
     )
-    (after, _), _ = ship(licence(), request, EXPORTER, NOW)
+    (after, _), _ = ship(licence(), request, EXPORTER, NOW, LATE)
     assert after.status == "exhausted"
     assert used_and_remaining(after) == [(Decimal("300.000"), Decimal("950.500"))]
 
 
 def test_decimal_draw_down_is_exact() -> None:
     one_line = licence(kind="temporary", lines=(licence_line(1, "0.300"),))
-    (first, _), _ = ship(one_line, shipment((1, "0.1")), EXPORTER, NOW)
+    (first, _), _ = ship(one_line, shipment((1, "0.1")), EXPORTER, NOW, LATE)
     assert first.status == "active"
     assert used_and_remaining(first) == [(Decimal("0.100"), Decimal("0.200"))]
 
-    (second, _), _ = ship(first, shipment((1, "0.2"), ref="BL-002"), EXPORTER, NOW)
+    (second, _), _ = ship(first, shipment((1, "0.2"), ref="BL-002"), EXPORTER, NOW, LATE)
     assert used_and_remaining(second) == [(Decimal("0.300"), Decimal("0.000"))]
     assert second.status == "exhausted"
 
@@ -469,8 +470,8 @@ def test_json_numbers_are_read_as_exact_decimals() -> None:
         b' "lines": [{"line": 1, "quantity_kg": 0.1}]}',
         type=ShipmentRequest,
     )
-    (first, _), _ = ship(one_line, request, EXPORTER, NOW)
-    (second, _), _ = ship(first, shipment((1, 0.2), ref="BL-002"), EXPORTER, NOW)
+    (first, _), _ = ship(one_line, request, EXPORTER, NOW, LATE)
+    (second, _), _ = ship(first, shipment((1, 0.2), ref="BL-002"), EXPORTER, NOW, LATE)
     assert second.lines[0].used_kg == Decimal("0.300")
     assert second.lines[0].remaining_kg == 0
     assert second.status == "exhausted"
@@ -478,16 +479,16 @@ def test_json_numbers_are_read_as_exact_decimals() -> None:
 
 @pytest.mark.parametrize("quantity", ["0.001", "300", "1250.5"])
 def test_standard_licence_is_exhausted_after_its_one_shipment(quantity: str) -> None:
-    (after, event), _ = ship(licence(), shipment((1, quantity)), EXPORTER, NOW)
+    (after, event), _ = ship(licence(), shipment((1, quantity)), EXPORTER, NOW, LATE)
     assert after.status == "exhausted"
     assert (event.from_status, event.to_status) == ("active", "exhausted")
     with pytest.raises(LicenceNotUsable):
-        ship(after, shipment((1, "0.001"), ref="BL-002"), EXPORTER, NOW)
+        ship(after, shipment((1, "0.001"), ref="BL-002"), EXPORTER, NOW, LATE)
 
 
 def test_standard_licence_shipping_one_of_two_lines_is_exhausted() -> None:
     two_lines = licence(lines=(licence_line(1, "1250.500"), licence_line(2, "10.125")))
-    (after, _), _ = ship(two_lines, shipment((2, "10")), EXPORTER, NOW)
+    (after, _), _ = ship(two_lines, shipment((2, "10")), EXPORTER, NOW, LATE)
     assert after.status == "exhausted"
     assert used_and_remaining(after) == [
         (Decimal("0.000"), Decimal("1250.500")),
@@ -496,17 +497,17 @@ def test_standard_licence_shipping_one_of_two_lines_is_exhausted() -> None:
 
 
 def test_temporary_licence_stays_active_until_every_line_is_drawn_down() -> None:
-    (first, _), _ = ship(temporary(), shipment((1, "1250.5")), EXPORTER, NOW)
+    (first, _), _ = ship(temporary(), shipment((1, "1250.5")), EXPORTER, NOW, LATE)
     assert first.status == "active"
     assert used_and_remaining(first) == [
         (Decimal("1250.500"), Decimal("0.000")),
         (Decimal("0.000"), Decimal("10.125")),
     ]
 
-    (second, _), _ = ship(first, shipment((2, "10"), ref="BL-002"), EXPORTER, NOW)
+    (second, _), _ = ship(first, shipment((2, "10"), ref="BL-002"), EXPORTER, NOW, LATE)
     assert second.status == "active"
 
-    (third, event), _ = ship(second, shipment((2, "0.125"), ref="BL-003"), EXPORTER, NOW)
+    (third, event), _ = ship(second, shipment((2, "0.125"), ref="BL-003"), EXPORTER, NOW, LATE)
     assert third.status == "exhausted"
     assert (event.from_status, event.to_status) == ("active", "exhausted")
     assert used_and_remaining(third) == [
@@ -516,13 +517,13 @@ def test_temporary_licence_stays_active_until_every_line_is_drawn_down() -> None
 
 
 def test_temporary_licence_drawn_down_in_one_shipment_of_every_line_is_exhausted() -> None:
-    (after, _), _ = ship(temporary(), shipment((1, "1250.500"), (2, "10.125")), EXPORTER, NOW)
+    (after, _), _ = ship(temporary(), shipment((1, "1250.500"), (2, "10.125")), EXPORTER, NOW, LATE)
     assert after.status == "exhausted"
 
 
 def test_each_shipment_adds_one_version() -> None:
-    (first, _), _ = ship(temporary(), shipment((1, "1")), EXPORTER, NOW)
-    (second, _), _ = ship(first, shipment((1, "1"), ref="BL-002"), EXPORTER, NOW)
+    (first, _), _ = ship(temporary(), shipment((1, "1")), EXPORTER, NOW, LATE)
+    (second, _), _ = ship(first, shipment((1, "1"), ref="BL-002"), EXPORTER, NOW, LATE)
     assert (first.version, second.version) == (4, 5)
 
 
@@ -536,7 +537,7 @@ def test_used_plus_remaining_is_always_the_licensed_quantity() -> None:
         ((2, "5"),),
     ]
     for index, lines in enumerate(drawn):
-        (current, _), _ = ship(current, shipment(*lines, ref=f"BL-{index}"), EXPORTER, NOW)
+        (current, _), _ = ship(current, shipment(*lines, ref=f"BL-{index}"), EXPORTER, NOW, LATE)
         assert [ln.used_kg + ln.remaining_kg for ln in current.lines] == [
             Decimal("1250.500"),
             Decimal("10.125"),
@@ -561,17 +562,17 @@ def test_more_than_remains_is_quantity_exceeded(
     used: tuple[str, str], asked: str, lines_used: tuple[int, str]
 ) -> None:
     with pytest.raises(QuantityExceeded):
-        ship(temporary(used=used), shipment(lines_used), EXPORTER, NOW)
+        ship(temporary(used=used), shipment(lines_used), EXPORTER, NOW, LATE)
 
 
 def test_one_line_over_its_remaining_refuses_the_whole_shipment() -> None:
     with pytest.raises(QuantityExceeded):
-        ship(temporary(), shipment((1, "1"), (2, "10.126")), EXPORTER, NOW)
+        ship(temporary(), shipment((1, "1"), (2, "10.126")), EXPORTER, NOW, LATE)
 
 
 def test_exactly_what_remains_may_be_shipped() -> None:
     (after, _), _ = ship(
-        temporary(used=("1000.000", "0.000")), shipment((1, "250.5")), EXPORTER, NOW
+        temporary(used=("1000.000", "0.000")), shipment((1, "250.5")), EXPORTER, NOW, LATE
     )
     assert used_and_remaining(after)[0] == (Decimal("1250.500"), Decimal("0.000"))
 
@@ -580,18 +581,20 @@ def test_exactly_what_remains_may_be_shipped() -> None:
 @pytest.mark.parametrize("kind", ["standard", "temporary"])
 def test_a_licence_that_is_not_active_is_not_usable(status: str, kind: str) -> None:
     with pytest.raises(LicenceNotUsable):
-        ship(licence(status, kind=kind), shipment((1, "1")), EXPORTER, NOW)
+        ship(licence(status, kind=kind), shipment((1, "1")), EXPORTER, NOW, LATE)
 
 
 @pytest.mark.parametrize("shipped_on", ["2025-06-01", "2025-12-03", "2026-06-02"])
 def test_shipped_outside_validity_is_not_usable(shipped_on: str) -> None:
     with pytest.raises(LicenceNotUsable):
-        ship(licence(), shipment((1, "1"), shipped_on=shipped_on), EXPORTER, NOW)
+        ship(licence(), shipment((1, "1"), shipped_on=shipped_on), EXPORTER, NOW, LATE)
 
 
 @pytest.mark.parametrize("shipped_on", ["2025-06-02", "2025-12-02"])
 def test_shipped_on_the_first_or_last_day_of_validity_is_fine(shipped_on: str) -> None:
-    (after, _), recorded = ship(licence(), shipment((1, "1"), shipped_on=shipped_on), EXPORTER, NOW)
+    (after, _), recorded = ship(
+        licence(), shipment((1, "1"), shipped_on=shipped_on), EXPORTER, NOW, LATE
+    )
     assert after.status == "exhausted"
     assert recorded.shipped_on == date.fromisoformat(shipped_on)
 
@@ -635,7 +638,7 @@ def test_invalid_lines_are_named_by_field(
     lines: tuple[tuple[int, str], ...], fields: list[str]
 ) -> None:
     with pytest.raises(InvalidFiling) as raised:
-        ship(temporary(), shipment(*lines), EXPORTER, NOW)
+        ship(temporary(), shipment(*lines), EXPORTER, NOW, LATE)
     assert problems_of(raised) == fields
 
 
@@ -651,7 +654,7 @@ def test_line_zero_is_refused_when_the_request_is_read() -> None:
 
 
 def test_trailing_zeros_beyond_three_places_are_still_three_decimals() -> None:
-    (after, _), recorded = ship(temporary(), shipment((1, "1.5000")), EXPORTER, NOW)
+    (after, _), recorded = ship(temporary(), shipment((1, "1.5000")), EXPORTER, NOW, LATE)
     assert after.lines[0].used_kg == Decimal("1.500")
     assert str(recorded.lines[0].quantity_kg) == "1.500"
 
@@ -659,7 +662,7 @@ def test_trailing_zeros_beyond_three_places_are_still_three_decimals() -> None:
 @pytest.mark.parametrize("actor", [OFFICER, VIEWER, SYSTEM], ids=lambda a: a.role)
 def test_only_an_exporter_ships(actor: Actor) -> None:
     with pytest.raises(Forbidden):
-        ship(licence(), shipment((1, "1")), actor, NOW)
+        ship(licence(), shipment((1, "1")), actor, NOW, LATE)
 
 
 def test_checks_run_role_then_lines_then_usability_then_quantity() -> None:
@@ -669,20 +672,20 @@ def test_checks_run_role_then_lines_then_usability_then_quantity() -> None:
     suspended = licence("suspended")
 
     with pytest.raises(Forbidden):
-        ship(suspended, bad_lines, VIEWER, NOW)
+        ship(suspended, bad_lines, VIEWER, NOW, LATE)
     with pytest.raises(InvalidFiling):
-        ship(suspended, bad_lines, EXPORTER, NOW)
+        ship(suspended, bad_lines, EXPORTER, NOW, LATE)
     with pytest.raises(LicenceNotUsable):
-        ship(suspended, too_much, EXPORTER, NOW)
+        ship(suspended, too_much, EXPORTER, NOW, LATE)
     with pytest.raises(LicenceNotUsable):
-        ship(licence(), too_much_late, EXPORTER, NOW)
+        ship(licence(), too_much_late, EXPORTER, NOW, LATE)
     with pytest.raises(QuantityExceeded):
-        ship(licence(), too_much, EXPORTER, NOW)
+        ship(licence(), too_much, EXPORTER, NOW, LATE)
 
 
 def test_the_shipment_is_recorded_with_normalized_lines() -> None:
     request = shipment((2, "10"), (1, "0.5"), ref="BL-077", shipped_on="2025-09-30")
-    _, recorded = ship(temporary(), request, EXPORTER, NOW)
+    _, recorded = ship(temporary(), request, EXPORTER, NOW, LATE)
     assert recorded.shipment_ref == "BL-077"
     assert recorded.shipped_on == date(2025, 9, 30)
     assert [(s.line, str(s.quantity_kg)) for s in recorded.lines] == [(2, "10.000"), (1, "0.500")]
@@ -692,7 +695,7 @@ def test_the_shipment_is_recorded_with_normalized_lines() -> None:
 
 def test_the_ship_event_records_the_shipment() -> None:
     request = shipment((2, "10"), (1, "0.5"), ref="BL-077", shipped_on="2025-09-30")
-    (_, event), _ = ship(temporary(), request, EXPORTER, NOW)
+    (_, event), _ = ship(temporary(), request, EXPORTER, NOW, LATE)
     assert event.action == "ship"
     assert (event.from_status, event.to_status) == ("active", "active")
     assert event.actor == EXPORTER
@@ -707,4 +710,14 @@ def test_the_ship_event_records_the_shipment() -> None:
 @pytest.mark.parametrize("quantity", ["1e30", "99999999999999999999999999.5"])
 def test_a_huge_quantity_is_refused_not_crashed(quantity: str) -> None:
     with pytest.raises(InvalidFiling):
-        ship(licence(), shipment((1, quantity)), EXPORTER, NOW)
+        ship(licence(), shipment((1, quantity)), EXPORTER, NOW, LATE)
+
+
+def test_a_shipment_dated_after_today_is_refused_naming_the_date() -> None:
+    with pytest.raises(InvalidFiling) as raised:
+        ship(licence(), shipment((1, "1"), shipped_on="2025-07-04"), EXPORTER, NOW, NOW.date())
+    assert problems_of(raised) == ["shipped_on"]
+    (after, _), _ = ship(
+        licence(), shipment((1, "1"), shipped_on="2025-07-03"), EXPORTER, NOW, NOW.date()
+    )
+    assert after.status == "exhausted"

@@ -25,7 +25,13 @@ from licenceflow.domain import applications as domain
 from licenceflow.domain import licences
 from licenceflow.domain.applications import Application, Status
 from licenceflow.domain.audit import Actor, Role
-from licenceflow.domain.errors import Conflict, DomainError, Forbidden, InvalidTransition
+from licenceflow.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidFiling,
+    InvalidTransition,
+)
 from licenceflow.domain.filing import Filing
 from licenceflow.domain.values import convert
 from tests.examples import EXAMPLE_FILING, line
@@ -87,6 +93,10 @@ class Lifecycle(RuleBasedStateMachine):
             return
         except Conflict:  # the system's own actions wait for their deadlines
             assert action in ("deadline_passed", "lapse")
+            return
+        except InvalidFiling:  # a draft planned to ship before the day it would be submitted
+            assert action == "submit"
+            assert before.filing.planned_ship_date < CALENDAR.date_of(self.now)
             return
         assert role == allowed_role
         assert before.status.value in moves
@@ -151,7 +161,11 @@ class Lifecycle(RuleBasedStateMachine):
         remaining = {lin.line: lin.remaining_kg for lin in licence.lines}
         try:
             transition, _ = licences.ship(
-                licence, request, Actor(sub="alice", role=Role.EXPORTER), self.now
+                licence,
+                request,
+                Actor(sub="alice", role=Role.EXPORTER),
+                self.now,
+                today=licence.valid_from + timedelta(days=400),  # every drawn date is past
             )
         except DomainError:
             return  # refused: the licence is unchanged (self.licence still the one before)

@@ -27,6 +27,7 @@ from licenceflow.api.services import services
 from licenceflow.domain.access import Principal
 from licenceflow.domain.applications import ActionCommand, Application, Status
 from licenceflow.domain.elements import RARE_EARTHS
+from licenceflow.domain.errors import FieldProblem
 from licenceflow.domain.filing import NewApplication
 from licenceflow.store import events
 from licenceflow.store.applications import SORTS, ListQuery
@@ -40,9 +41,14 @@ DAY = {"format": "date"}
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description='"<version>" or *')]
 
 
-def _one(app: Application, ctx: Context, status_code: int = 200) -> Response[ApplicationResource]:
+def _one(
+    app: Application,
+    ctx: Context,
+    status_code: int = 200,
+    warnings: tuple[FieldProblem, ...] = (),
+) -> Response[ApplicationResource]:
     return Response(
-        application_resource(app, ctx.clock.now(), ctx.calendar),
+        application_resource(app, ctx.clock.now(), ctx.calendar, warnings),
         status_code=status_code,
         headers={"ETag": etag(app.version)},
     )
@@ -268,7 +274,7 @@ class ApplicationController(Controller):
         if_match_header: IfMatch = None,
     ) -> Response[ApplicationResource]:
         context = services(state).context
-        app = await workflow.act(
+        acted = await workflow.act(
             tx,
             context,
             principal,
@@ -276,7 +282,7 @@ class ApplicationController(Controller):
             Json[ActionCommand](await request.body(), ActionCommand),
             if_match=if_match(if_match_header),
         )
-        return _one(app, context)
+        return _one(acted.application, context, warnings=acted.warnings)
 
     @get("/{application_id:str}/events", summary="The application's timeline, oldest first")
     async def events(

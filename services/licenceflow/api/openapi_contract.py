@@ -35,6 +35,7 @@ from licenceflow.domain.filing import (
 from licenceflow.domain.licences import LicenceCommand, ShipmentRequest
 
 REF = "#/components/schemas/{name}"
+DAY_OF_ANY_MONTH = "(0[1-9]|1[0-9]|2[0-8])"
 
 
 def _components() -> dict[str, Any]:
@@ -210,6 +211,8 @@ def completed(spec: dict[str, Any], *, regime_country: str, today: date) -> dict
     schemas.update(copy.deepcopy(SCHEMAS))  # the domain's own types, their rules included
     for name in ("NewApplication", "Filing", "FilingPatch"):
         _regime_rules(schemas[name], regime_country, today)
+    shipped_on = schemas["ShipmentRequest"]["properties"]["shipped_on"]
+    shipped_on |= {"pattern": _shipped_by(today), "description": "today, or a day before it"}
     for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
             _responses(path, operation)
@@ -264,9 +267,23 @@ def _regime_rules(filing: dict[str, Any], regime_country: str, today: date) -> N
     years = "|".join(str(year) for year in range(first, last + 1))
     properties["planned_ship_date"] = {
         **properties["planned_ship_date"],
-        "pattern": rf"^({years})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$",
+        "pattern": rf"^({years})-(0[1-9]|1[0-2])-{DAY_OF_ANY_MONTH}$",
         "description": f"a date within five years of today (the years {first}–{last})",
     }
+
+
+def _shipped_by(today: date) -> str:
+    """A pattern of the dates a shipment may bear: this day or one of the five years before it
+    (the 29th to the 31st left out, as above: not every month has them)."""
+    years = "|".join(str(year) for year in range(today.year - 5, today.year))
+    months = "|".join(f"{month:02d}" for month in range(1, today.month))
+    days = "|".join(f"{day:02d}" for day in range(1, min(today.day, 28) + 1))
+    dates = [rf"({years})-(0[1-9]|1[0-2])-{DAY_OF_ANY_MONTH}"]
+    if months:
+        dates.append(rf"{today.year}-({months})-{DAY_OF_ANY_MONTH}")
+    if days:
+        dates.append(rf"{today.year}-{today.month:02d}-({days})")
+    return f"^({'|'.join(dates)})$"
 
 
 def _responses(path: str, operation: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from licenceflow.api.cursors import Cursors
 from licenceflow.clock import WorkingCalendar
 from licenceflow.domain.applications import Application, Decision, InfoRequest, progress
 from licenceflow.domain.audit import Event
+from licenceflow.domain.errors import FieldProblem
 from licenceflow.domain.filing import Filing
 from licenceflow.store.events import StoredEvent
 
@@ -36,6 +37,8 @@ class ApplicationResource(Filing, frozen=True, kw_only=True):
     decision: Decision | None
     licence_id: UUID | None
     info_request: InfoRequest | None  # while info_requested: the question and by when to answer
+    # what the request just did that its maker may not have meant (allowed); empty otherwise
+    warnings: list[FieldProblem] = msgspec.field(default_factory=list)
 
 
 class ApplicationPage(msgspec.Struct, frozen=True):
@@ -59,7 +62,10 @@ def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 
 def application_resource(
-    app: Application, now: datetime, calendar: WorkingCalendar
+    app: Application,
+    now: datetime,
+    calendar: WorkingCalendar,
+    warnings: tuple[FieldProblem, ...] = (),
 ) -> ApplicationResource:
     derived = progress(app, now, calendar)
     tz = calendar.tz
@@ -90,6 +96,7 @@ def application_resource(
             if app.info_request
             else None
         ),
+        warnings=list(warnings),
     )
 
 

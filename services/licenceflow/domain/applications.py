@@ -22,8 +22,15 @@ from licenceflow.domain import deadlines
 from licenceflow.domain.audit import Actor, Event, Reason, Role, roles_by_action
 from licenceflow.domain.deadlines import Calendar
 from licenceflow.domain.elements import any_controlled
-from licenceflow.domain.errors import Conflict, Forbidden, InvalidTransition
+from licenceflow.domain.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    InvalidFiling,
+    InvalidTransition,
+)
 from licenceflow.domain.filing import Filing
+from licenceflow.domain.licences import TEMPORARY_MONTHS, add_months
 from licenceflow.domain.values import Value
 
 
@@ -280,6 +287,16 @@ def apply(
                 f for f in filing.__struct_fields__ if getattr(filing, f) != getattr(app.filing, f)
             ]
         case Submit():
+            if app.filing.planned_ship_date < today:
+                raise InvalidFiling(
+                    [
+                        FieldProblem(
+                            field="planned_ship_date",
+                            message=f"{app.filing.planned_ship_date} is before today ({today}):"
+                            " edit the draft's planned ship date, then submit",
+                        )
+                    ]
+                )
             changes["submitted_at"] = now
         case Accept():
             changes["accepted_at"] = now
@@ -321,7 +338,9 @@ def apply(
             reason_code = ReasonCode(code)
         case Approve(valid_months=months):
             details["valid_months"] = months
-        case Withdraw() | ApproveTemporary():
+        case ApproveTemporary():
+            pass
+        case Withdraw():
             pass
 
     if to in DECIDED:
@@ -341,6 +360,7 @@ def apply(
     after = msgspec.structs.replace(app, status=to, version=app.version + 1, **changes)
     if after.due_at != app.due_at:  # the timeline (and the metrics) see every deadline move
         details["due_at"] = after.due_at.isoformat() if after.due_at else None
+    warned = warnings_for(app, command, today)
     event = Event(
         action=action,
         from_status=app.status,
@@ -349,9 +369,32 @@ def apply(
         at=now,
         reason=command.reason,
         reason_code=reason_code,
-        details=details,
+        details=details | ({"warnings": [w.message for w in warned]} if warned else {}),
     )
     return Transition(after, event)
+
+
+def warnings_for(
+    app: Application, command: ActionCommand | Edit, today: date
+) -> tuple[FieldProblem, ...]:
+    """What `command` would do that its taker may not mean, allowed but said (and audited): an
+    approval whose licence ends before the planned ship date (the exporter may ship sooner, or
+    renew)."""
+    match command:
+        case Approve(valid_months=months):
+            valid_until = add_months(today, months)
+        case ApproveTemporary():
+            valid_until = add_months(today, TEMPORARY_MONTHS)
+        case _:
+            return ()
+    filing = app.filing
+    if filing.planned_ship_date <= valid_until:
+        return ()
+    message = (
+        f"the licence is valid until {valid_until}, before the planned ship date"
+        f" {filing.planned_ship_date}"
+    )
+    return (FieldProblem(field="planned_ship_date", message=message),)
 
 
 class Progress(NamedTuple):

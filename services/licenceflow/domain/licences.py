@@ -263,11 +263,20 @@ def apply(
     return _transition(licence, rule.to, action, actor, now, reason=command.reason)
 
 
-def drawn_lines(licence: Licence, request: ShipmentRequest) -> tuple[ShippedLine, ...]:
+def drawn_lines(licence: Licence, request: ShipmentRequest, today: date) -> tuple[ShippedLine, ...]:
     """The shipment's lines as they would be recorded (quantities at 3 decimals), or
-    `InvalidFiling` naming each line that is not a positive amount of a line of this licence."""
+    `InvalidFiling` naming each line that is not a positive amount of a line of this licence,
+    and a date after `today` (a shipment is recorded once made)."""
     known = {line.line for line in licence.lines}
     problems: list[FieldProblem] = []
+    if request.shipped_on > today:
+        problems.append(
+            FieldProblem(
+                field="shipped_on",
+                message=f"{request.shipped_on} is after today ({today}): a shipment is recorded"
+                " once it has been made",
+            )
+        )
     seen: set[int] = set()
     for index, shipped in enumerate(request.lines):
         at = f"lines[{index}]"
@@ -293,7 +302,7 @@ def drawn_lines(licence: Licence, request: ShipmentRequest) -> tuple[ShippedLine
 
 
 def ship(
-    licence: Licence, request: ShipmentRequest, actor: Actor, now: datetime
+    licence: Licence, request: ShipmentRequest, actor: Actor, now: datetime, today: date
 ) -> tuple[Transition, Shipment]:
     """Draw the licence down by a shipment; exhausted when no further shipment may be made.
 
@@ -301,7 +310,7 @@ def ship(
     """
     if not may_take(Action.SHIP, actor.role):
         raise Forbidden(f"role '{actor.role}' may not ship against a licence")
-    drawn = drawn_lines(licence, request)
+    drawn = drawn_lines(licence, request, today)
     by_line = {line.line: line for line in licence.lines}
     if licence.status is not Status.ACTIVE:
         raise LicenceNotUsable(f"the licence is {licence.status}")

@@ -124,7 +124,7 @@ async def work(rt: Runtime, desk: model.Desk, message: Job) -> str:
                 ),
             )
     await rt.relay_after_commit()
-    log.info("%s: %s → %s (%s)", desk, app.id, decided.status, decision.action)
+    log.info("%s: %s → %s (%s)", desk, app.id, decided.application.status, decision.action)
     return decision.action
 
 

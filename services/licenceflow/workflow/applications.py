@@ -47,6 +47,11 @@ FilingPatch = dict[str, Any]  # a JSON merge patch (RFC 7396) of a filing
 _snapshot = msgspec.json.Decoder(Application)
 
 
+class Acted(NamedTuple):
+    application: Application
+    warnings: tuple[FieldProblem, ...]  # allowed, but perhaps not meant (domain.Transition)
+
+
 class Created(NamedTuple):
     application: Application
     replayed: bool
@@ -164,7 +169,7 @@ async def act(
     command: CommandOrJson[ActionCommand],
     *,
     if_match: frozenset[int] | None = None,
-) -> Application:
+) -> Acted:
     """Take the action the command names; `if_match` (versions) makes it conditional."""
     app = await _locked(conn, principal, id)
     principal.require_writer()
@@ -173,7 +178,8 @@ async def act(
     principal.reach(actor, app.org, f"application {id}")
     taken = command.decoded() if isinstance(command, Json) else command
     require_version(app.version, if_match)
-    transition = domain.apply(app, taken, actor, ctx.clock.now(), ctx.calendar)
+    now = ctx.clock.now()
+    transition = domain.apply(app, taken, actor, now, ctx.calendar)
     if transition.application.status in APPROVALS:
         valid_months = taken.valid_months if isinstance(taken, domain.Approve) else None
         licence_id = await licences.issue_for(
@@ -181,7 +187,8 @@ async def act(
         )
         approved = msgspec.structs.replace(transition.application, licence_id=licence_id)
         transition = transition._replace(application=approved)
-    return await _save(conn, app, transition)
+    warnings = domain.warnings_for(app, taken, ctx.calendar.date_of(now))
+    return Acted(await _save(conn, app, transition), warnings)
 
 
 async def edit(

@@ -131,7 +131,9 @@ async def ship(
     actor = principal.acting_as(domain.ACTION_ROLES[domain.Action.SHIP], "ship")
     principal.reach(actor, licence.org, f"licence {id}")
     request = command.decoded() if isinstance(command, Json) else command
-    drawn = domain.drawn_lines(licence, request)
+    now = ctx.clock.now()
+    today = ctx.calendar.date_of(now)
+    drawn = domain.drawn_lines(licence, request, today)
     earlier = await store.find_shipment(conn, licence.id, request.shipment_ref)
     if earlier is not None:
         if (earlier.shipped_on, earlier.lines) != (request.shipped_on, drawn):
@@ -140,7 +142,7 @@ async def ship(
             )
         return Shipped(await get(conn, principal, id), replayed=True)
     require_version(licence.version, if_match)
-    transition, shipment = domain.ship(licence, request, actor, ctx.clock.now())
+    transition, shipment = domain.ship(licence, request, actor, now, today)
     await _save(conn, licence, transition)
     await store.record_shipment(conn, licence.id, shipment)
     return Shipped(await get(conn, principal, id), replayed=False)
