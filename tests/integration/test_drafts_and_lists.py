@@ -57,6 +57,14 @@ async def test_patch_merges_into_a_draft_and_audits_it(client: Client, auth: Tok
     edit = events.json()["items"][-1]
     assert edit["action"] == "edit"
     assert set(edit["details"]["fields"]) == {"consignee", "customs_port", "lines"}
+    changes = edit["details"]["changes"]
+    assert changes["consignee"] == {
+        "from": {"name": "Magnetwerk GmbH", "country": "DE"},
+        "to": {"name": "Magnetwerk AG", "country": "DE"},
+    }
+    assert changes["customs_port"] == {"from": "Tianjin", "to": None}
+    assert changes["lines"]["from"][0]["element"] == "Dy"
+    assert changes["lines"]["to"][0]["quantity_kg"] == "2.000"
 
 
 async def test_patch_with_a_stale_etag_is_412(client: Client, auth: Tokens) -> None:

@@ -107,9 +107,11 @@ async def test_standard_licence_for_valid_months(client: Client, auth: Tokens) -
             "element": "Dy",
             "form": "oxide",
             "hs_code": "2846.90",
+            "contains": [],
             "quantity_kg": "1250.500",
             "used_kg": "0.000",
             "remaining_kg": "1250.500",
+            "shippable_kg": "1250.500",
         }
     ]
 

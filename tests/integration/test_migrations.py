@@ -14,9 +14,10 @@ import msgspec
 
 from licenceflow.domain.access import Visibility
 from licenceflow.store import applications as store
+from licenceflow.store import licences as licence_store
 from licenceflow.store import migrations
 from tests import harness
-from tests.examples import new_application
+from tests.examples import line, new_application
 
 
 async def test_two_migrators_at_once_apply_everything_once(servers: harness.Servers) -> None:
@@ -101,11 +102,12 @@ async def test_an_upgrade_fills_the_new_columns_from_what_is_stored(
                     migration.version,
                     migration.name,
                 )
-        filing = msgspec.json.encode(new_application().filing()).decode()
-        waiting, drafted = uuid4(), uuid4()
+        magnets = line(element="Nd", form="magnet", contains=["Dy", "Fe"])
+        filing = msgspec.json.encode(new_application(lines=[line(), magnets]).filing()).decode()
+        waiting, granted = uuid4(), uuid4()
         for id, status, reference in (
             (waiting, "info_requested", "EL-2025-000001"),
-            (drafted, "draft", "EL-2025-000002"),
+            (granted, "approved", "EL-2025-000002"),
         ):
             await conn.execute(
                 """INSERT INTO applications (id, org, reference, status, version, filing, elements,
@@ -132,6 +134,27 @@ async def test_an_upgrade_fills_the_new_columns_from_what_is_stored(
                 reason,
                 msgspec.json.encode({"respond_by": respond_by} if respond_by else {}).decode(),
             )
+        licence_lines = [
+            {
+                "line": n,
+                "element": e,
+                "form": f,
+                "hs_code": "2846.90",
+                "quantity_kg": "1.000",
+                "used_kg": "0.000",
+            }
+            for n, e, f in ((1, "Dy", "oxide"), (2, "Nd", "magnet"))
+        ]
+        licence_id = uuid4()
+        await conn.execute(
+            """INSERT INTO licences (id, number, application_id, org, kind, status, version,
+                   issued_at, valid_from, valid_until, lines)
+               VALUES ($1, 'LS-2025-000002', $2, 'acme', 'standard', 'active', 1,
+                   '2025-06-03T01:00:00Z', '2025-06-03', '2026-06-03', $3::jsonb)""",
+            licence_id,
+            granted,
+            msgspec.json.encode(licence_lines).decode(),
+        )
         applied = await migrations.migrate(conn)
         assert applied == [m.name for m in migrations.available() if m.version > 8]
         found = await store.get(conn, waiting, Visibility(org="acme", officer=False))
@@ -145,7 +168,16 @@ async def test_an_upgrade_fills_the_new_columns_from_what_is_stored(
         assert [(r["contract_ref"], r["exporter_key"]) for r in rows] == [
             ("PO-88123", "baotou magnet works")
         ] * 2
-        assert rows[1]["respond_by"] is None  # a draft owes nothing
+        assert rows[1]["respond_by"] is None  # a file not waiting owes nothing
+        licence = await licence_store.get(conn, licence_id, Visibility(org="acme", officer=False))
+        assert licence is not None
+        assert licence.particulars is not None
+        assert licence.particulars.application_reference == "EL-2025-000002"
+        assert (licence.particulars.contract_ref, licence.particulars.customs_port) == (
+            "PO-88123",
+            "Tianjin",
+        )
+        assert [ln.contains for ln in licence.lines] == [(), ("Dy", "Fe")]
     finally:
         await conn.close()
         await harness.drop_database(servers.postgres_url, name)

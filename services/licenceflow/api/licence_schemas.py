@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from licenceflow.domain.licences import ShippedLine
+from licenceflow.domain.filing import Party
+from licenceflow.domain.licences import ShippedLine, Status
 from licenceflow.workflow.licences import LicenceView
 
 
@@ -18,9 +19,14 @@ class LicenceLineResource(msgspec.Struct, frozen=True, kw_only=True):
     element: str
     form: str
     hs_code: str
+    contains: tuple[str, ...]
     quantity_kg: Decimal
     used_kg: Decimal
-    remaining_kg: Decimal
+    remaining_kg: Decimal  # licensed − used, always
+    # what may still ship under this licence: remaining_kg while it is active; 0 once it is
+    # exhausted (a standard licence after its one shipment, however partial), expired, revoked
+    # or surrendered, and while it is suspended
+    shippable_kg: Decimal
 
 
 class ShipmentResource(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +50,16 @@ class LicenceResource(msgspec.Struct, frozen=True, kw_only=True):
     issued_at: datetime
     valid_from: date
     valid_until: date
+    application_reference: str | None
+    contract_ref: str | None
+    exporter: Party | None
+    consignee: Party | None
+    end_user: Party | None
+    destination_country: str | None
+    end_use: str | None
+    end_use_category: str | None
+    transport_mode: str | None
+    customs_port: str | None
     lines: list[LicenceLineResource]
     shipments: list[ShipmentResource]
     renewal_application_ids: list[UUID]
@@ -56,6 +72,8 @@ class LicencePage(msgspec.Struct, frozen=True):
 
 def licence_resource(view: LicenceView, tz: ZoneInfo) -> LicenceResource:
     licence = view.licence
+    active = licence.status is Status.ACTIVE
+    told = licence.particulars
     return LicenceResource(
         id=licence.id,
         number=licence.number,
@@ -67,15 +85,27 @@ def licence_resource(view: LicenceView, tz: ZoneInfo) -> LicenceResource:
         issued_at=licence.issued_at.astimezone(tz),
         valid_from=licence.valid_from,
         valid_until=licence.valid_until,
+        application_reference=told.application_reference if told else None,
+        contract_ref=told.contract_ref if told else None,
+        exporter=told.exporter if told else None,
+        consignee=told.consignee if told else None,
+        end_user=told.end_user if told else None,
+        destination_country=told.destination_country if told else None,
+        end_use=told.end_use if told else None,
+        end_use_category=told.end_use_category.value if told else None,
+        transport_mode=told.transport_mode.value if told else None,
+        customs_port=told.customs_port if told else None,
         lines=[
             LicenceLineResource(
                 line=line.line,
                 element=line.element,
                 form=line.form.value,
                 hs_code=line.hs_code,
+                contains=line.contains,
                 quantity_kg=line.quantity_kg,
                 used_kg=line.used_kg,
                 remaining_kg=line.remaining_kg,
+                shippable_kg=line.remaining_kg if active else Decimal("0.000"),
             )
             for line in licence.lines
         ],

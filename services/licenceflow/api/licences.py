@@ -154,6 +154,13 @@ class LicenceController(Controller):
         tx: NamedDependency[Connection],
         state: State,
         if_match_header: IfMatch = None,
+        dry_run: Annotated[
+            bool,
+            QueryParameter(
+                description="check the shipment and answer 200 with the licence as it would be"
+                " after it, recording nothing"
+            ),
+        ] = False,
     ) -> Response[LicenceResource]:
         context = services(state).context
         shipped = await workflow.ship(
@@ -163,7 +170,10 @@ class LicenceController(Controller):
             resource_id(licence_id, "licence"),
             Json[ShipmentRequest](await request.body(), ShipmentRequest),
             if_match=if_match(if_match_header),
+            dry_run=dry_run,
         )
+        if dry_run:  # a licence that does not exist yet has no version to name
+            return Response(licence_resource(shipped.view, context.calendar.tz), status_code=200)
         return _one(shipped.view, context, 200 if shipped.replayed else 201)
 
     @post(

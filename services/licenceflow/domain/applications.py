@@ -283,9 +283,13 @@ def apply(
     match command:
         case Edit(filing=filing):
             changes["filing"] = filing
-            details["fields"] = [
+            edited = [
                 f for f in filing.__struct_fields__ if getattr(filing, f) != getattr(app.filing, f)
             ]
+            details["fields"] = edited
+            details["changes"] = {  # the audit keeps what each field was, and became
+                f: {"from": getattr(app.filing, f), "to": getattr(filing, f)} for f in edited
+            }
         case Submit():
             if app.filing.planned_ship_date < today:
                 raise InvalidFiling(

@@ -36,9 +36,12 @@ from licenceflow.domain.filing import (
     MAX_LINES,
     NO_CONTROL_CHARS,
     QUANTITY_PLACES,
+    EndUseCategory,
     Filing,
     Form,
+    Party,
     Quantity,
+    TransportMode,
     exact,
 )
 from licenceflow.domain.values import Value
@@ -104,6 +107,7 @@ class LicenceLine(Value, frozen=True, kw_only=True):
     hs_code: str
     quantity_kg: Decimal
     used_kg: Decimal
+    contains: tuple[str, ...] = ()  # a magnet's or alloy's other elements, as filed
 
     @property
     def remaining_kg(self) -> Decimal:
@@ -134,6 +138,22 @@ class Shipment(Value, frozen=True, kw_only=True):
     recorded_by: str
 
 
+class Particulars(Value, frozen=True, kw_only=True):
+    """What the border reads off a licence besides its lines: fixed at issue, from the filing
+    of the application it grants."""
+
+    application_reference: str
+    contract_ref: str
+    exporter: Party
+    consignee: Party
+    end_user: Party
+    destination_country: str
+    end_use: str
+    end_use_category: EndUseCategory
+    transport_mode: TransportMode
+    customs_port: str | None = None
+
+
 class Licence(Value, frozen=True, kw_only=True):
     id: UUID
     number: str
@@ -146,6 +166,7 @@ class Licence(Value, frozen=True, kw_only=True):
     valid_from: date
     valid_until: date
     lines: tuple[LicenceLine, ...]
+    particulars: Particulars | None = None  # None only in a unit test's hand-made licence
 
 
 class Transition(NamedTuple):
@@ -225,10 +246,23 @@ def issue(
                 element=line.element,
                 form=line.form,
                 hs_code=line.hs_code,
+                contains=line.contains,
                 quantity_kg=line.quantity_kg.quantize(KG),
                 used_kg=Decimal("0.000"),
             )
             for index, line in enumerate(filing.lines, start=1)
+        ),
+        particulars=Particulars(
+            application_reference=application_reference,
+            contract_ref=filing.contract_ref,
+            exporter=filing.exporter,
+            consignee=filing.consignee,
+            end_user=filing.end_user,
+            destination_country=filing.destination_country,
+            end_use=filing.end_use,
+            end_use_category=filing.end_use_category,
+            transport_mode=filing.transport_mode,
+            customs_port=filing.customs_port,
         ),
     )
     event = Event(

@@ -13,15 +13,24 @@ import asyncpg
 import msgspec
 
 from licenceflow.domain.access import Visibility
-from licenceflow.domain.licences import Kind, Licence, LicenceLine, Shipment, ShippedLine, Status
+from licenceflow.domain.licences import (
+    Kind,
+    Licence,
+    LicenceLine,
+    Particulars,
+    Shipment,
+    ShippedLine,
+    Status,
+)
 from licenceflow.store import events
 from licenceflow.store.keyset import PageQuery, sorting
 from licenceflow.store.pool import Connection
 
 _COLUMNS = """id, number, application_id, org, kind, status, version, issued_at, valid_from,
-    valid_until, lines"""
+    valid_until, lines, particulars"""
 _lines = msgspec.json.Decoder(tuple[LicenceLine, ...])
 _shipped = msgspec.json.Decoder(tuple[ShippedLine, ...])
+_particulars = msgspec.json.Decoder(Particulars)
 
 
 def _visible(org: str, officer: str) -> str:
@@ -42,6 +51,7 @@ def _from_row(row: asyncpg.Record) -> Licence:
         valid_from=row["valid_from"],
         valid_until=row["valid_until"],
         lines=_lines.decode(row["lines"]),
+        particulars=_particulars.decode(row["particulars"]) if row["particulars"] else None,
     )
 
 
@@ -58,6 +68,7 @@ def _values(licence: Licence) -> Sequence[Any]:
         licence.valid_from,
         licence.valid_until,
         licence.lines,
+        licence.particulars,
     )
 
 

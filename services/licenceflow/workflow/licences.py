@@ -125,8 +125,11 @@ async def ship(
     command: CommandOrJson[ShipmentRequest],
     *,
     if_match: frozenset[int] | None = None,
+    dry_run: bool = False,
 ) -> Shipped:
-    """Record a shipment; the same reference with the same lines is a replay, not a second draw."""
+    """Record a shipment; the same reference with the same lines is a replay, not a second draw.
+    A `dry_run` checks it the same way and answers with the licence as it would be after it,
+    recording nothing."""
     licence = await _locked(conn, principal, id)
     actor = principal.acting_as(domain.ACTION_ROLES[domain.Action.SHIP], "ship")
     principal.reach(actor, licence.org, f"licence {id}")
@@ -143,6 +146,10 @@ async def ship(
         return Shipped(await get(conn, principal, id), replayed=True)
     require_version(licence.version, if_match)
     transition, shipment = domain.ship(licence, request, actor, now, today)
+    if dry_run:
+        view = await get(conn, principal, id)
+        after = view._replace(licence=transition.licence, shipments=[*view.shipments, shipment])
+        return Shipped(after, replayed=False)
     await _save(conn, licence, transition)
     await store.record_shipment(conn, licence.id, shipment)
     return Shipped(await get(conn, principal, id), replayed=False)
