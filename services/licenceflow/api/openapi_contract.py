@@ -12,15 +12,18 @@ rules each take a table or a function here, and are applied in one pass (`comple
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from licenceflow.api.errors import PROBLEM_JSON, Problem
+from licenceflow.domain import applications, licences
 from licenceflow.domain.applications import ActionCommand
+from licenceflow.domain.audit import Role
 from licenceflow.domain.filing import (
     COUNTRIES,
     CURRENCY_PLACES,
@@ -35,6 +38,7 @@ from licenceflow.domain.filing import (
 from licenceflow.domain.licences import LicenceCommand, ShipmentRequest
 
 REF = "#/components/schemas/{name}"
+A = TypeVar("A", bound=StrEnum)
 DAY_OF_ANY_MONTH = "(0[1-9]|1[0-9]|2[0-8])"
 
 
@@ -50,8 +54,14 @@ def _components() -> dict[str, Any]:
     }
     patch.pop("required", None)
     components["FilingPatch"] = patch
-    components["ApplicationAction"] = {"title": "ApplicationAction", **action}
-    components["LicenceAction"] = {"title": "LicenceAction", **licence_action}
+    components["ApplicationAction"] = {
+        "title": "ApplicationAction",
+        **_offered(action, applications.ACTION_ROLES, components),
+    }
+    components["LicenceAction"] = {
+        "title": "LicenceAction",
+        **_offered(licence_action, licences.ACTION_ROLES, components),
+    }
     components["Line"] = _line(components["Line"])
     # each licence line at most once in a shipment (JSON Schema has no "unique by key")
     components["ShipmentRequest"]["properties"]["lines"]["allOf"] = [
@@ -65,6 +75,23 @@ def _components() -> dict[str, Any]:
     return components
 
 
+def _offered(
+    union: dict[str, Any], roles: Mapping[A, frozenset[Role]], components: dict[str, Any]
+) -> dict[str, Any]:
+    """The actions of a tagged `union` a client may send: not the service's own (role system:
+    `deadline_passed`, `lapse`, `expire`), whose schemas leave the document too."""
+    own = {action for action, taking in roles.items() if taking == {Role.SYSTEM}}
+    mapping = union["discriminator"]["mapping"]
+    for action in own:
+        components.pop(mapping[action].rsplit("/", 1)[1], None)
+    kept = {action: ref for action, ref in mapping.items() if action not in own}
+    return {
+        **union,
+        "anyOf": [{"$ref": ref} for ref in kept.values()],
+        "discriminator": {**union["discriminator"], "mapping": kept},
+    }
+
+
 def _line(line: dict[str, Any]) -> dict[str, Any]:
     """A line's rules across its fields, as alternatives (which a generator can follow, where
     `if`/`then` would have it guess and discard): constituents only on a magnet or an alloy;
@@ -75,11 +102,16 @@ def _line(line: dict[str, Any]) -> dict[str, Any]:
     fields = line["properties"]
     kinds = [
         (sorted(FORMS_WITH_CONSTITUENTS), fields["contains"]),
-        (sorted(set(Form) - FORMS_WITH_CONSTITUENTS), {"type": "array", "maxItems": 0}),
+        (
+            sorted(set(Form) - FORMS_WITH_CONSTITUENTS),
+            {"type": "array", "maxItems": 0, "items": {}},
+        ),
     ]
     variants = [
         {
             **line,
+            # a name of its own, so that a client generator makes one model per variant
+            "title": f"Line{'OfMagnetOrAlloy' if 'magnet' in forms else ''}In{places}Places",
             "properties": {
                 **fields,
                 "form": {"type": "string", "enum": forms},
@@ -262,27 +294,40 @@ def _regime_rules(filing: dict[str, Any], regime_country: str, today: date) -> N
         **properties["destination_country"],
         "enum": [code for code in COUNTRIES if code != regime_country],
     }
-    first = (today - SHIP_DATE_RANGE).year + 1
     last = (today + SHIP_DATE_RANGE).year - 1
-    years = "|".join(str(year) for year in range(first, last + 1))
     properties["planned_ship_date"] = {
         **properties["planned_ship_date"],
-        "pattern": rf"^({years})-(0[1-9]|1[0-2])-{DAY_OF_ANY_MONTH}$",
-        "description": f"a date within five years of today (the years {first}–{last})",
+        "pattern": _dates_pattern(
+            years=range(today.year + 1, last + 1),
+            months=range(today.month + 1, 13),
+            days=range(today.day, 29),
+            today=today,
+        ),
+        "description": f"today or a later date, at the latest in {last} (a draft may keep a"
+        " date that has passed, but is submitted only with one to come)",
     }
 
 
 def _shipped_by(today: date) -> str:
-    """A pattern of the dates a shipment may bear: this day or one of the five years before it
-    (the 29th to the 31st left out, as above: not every month has them)."""
-    years = "|".join(str(year) for year in range(today.year - 5, today.year))
-    months = "|".join(f"{month:02d}" for month in range(1, today.month))
-    days = "|".join(f"{day:02d}" for day in range(1, min(today.day, 28) + 1))
-    dates = [rf"({years})-(0[1-9]|1[0-2])-{DAY_OF_ANY_MONTH}"]
+    """A pattern of the dates a shipment may bear: this day or one of the five years before it."""
+    return _dates_pattern(
+        years=range(today.year - 5, today.year),
+        months=range(1, today.month),
+        days=range(1, min(today.day, 28) + 1),
+        today=today,
+    )
+
+
+def _dates_pattern(years: range, months: range, days: range, today: date) -> str:
+    """A pattern of `YYYY-MM-DD` dates: any day of the `years`, of this year's `months`, and
+    this month's `days` (the 29th to the 31st left out: not every month has them)."""
+    dates = []
+    if years:
+        dates.append(rf"({'|'.join(map(str, years))})-(0[1-9]|1[0-2])-{DAY_OF_ANY_MONTH}")
     if months:
-        dates.append(rf"{today.year}-({months})-{DAY_OF_ANY_MONTH}")
+        dates.append(rf"{today.year}-({'|'.join(f'{m:02d}' for m in months)})-{DAY_OF_ANY_MONTH}")
     if days:
-        dates.append(rf"{today.year}-{today.month:02d}-({days})")
+        dates.append(rf"{today.year}-{today.month:02d}-({'|'.join(f'{d:02d}' for d in days)})")
     return f"^({'|'.join(dates)})$"
 
 

@@ -48,7 +48,17 @@ def amount_pattern(places: int) -> str:
     return r"^(0|[1-9][0-9]{0,14})" + (rf"(\.[0-9]{{1,{places}}})?$" if places else "$")
 
 
-QUANTITY = amount_pattern(QUANTITY_PLACES)
+def positive_pattern(places: int) -> str:
+    """As `amount_pattern`, above zero: a whole part from 1, or 0 and places not all zeros (a
+    plain pattern: client generators do not follow JSON Schema's `not`)."""
+    fraction = rf"(\.[0-9]{{1,{places}}})?"
+    small = "|".join(
+        rf"0{{{zeros}}}[1-9][0-9]{{0,{places - zeros - 1}}}" for zeros in range(places)
+    )
+    return rf"^([1-9][0-9]{{0,14}}{fraction}|0\.({small}))$"
+
+
+QUANTITY = positive_pattern(QUANTITY_PLACES)
 
 
 def _code(**schema: object) -> msgspec.Meta:
@@ -69,7 +79,7 @@ CurrencyCode = Annotated[str, _code(enum=CURRENCIES, description="ISO 4217, with
 Quantity = Annotated[
     Decimal,
     msgspec.Meta(
-        extra_json_schema={"pattern": QUANTITY, "not": {"pattern": r"^0(\.0+)?$"}},
+        extra_json_schema={"pattern": QUANTITY},
         description="kg: positive, below 10^15, at most 3 decimal places",
     ),
 ]
