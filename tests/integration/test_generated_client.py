@@ -4,6 +4,7 @@ requests in, typed resources and problems out, against `licenceflow serve`."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import subprocess
@@ -77,7 +78,17 @@ async def test_the_walk_through_runs_on_a_client_generated_from_the_schema(
     def as_(role: str) -> Any:
         return client.AuthenticatedClient(base_url=base, token=token(auth, role))
 
-    exporter, officer = as_("exporter"), as_("officer")
+    clients = contextlib.AsyncExitStack()  # each holds an httpx client: closed at the end
+    exporter = await clients.enter_async_context(as_("exporter"))
+    officer = await clients.enter_async_context(as_("officer"))
+    async with clients:
+        await walk_through(exporter, officer, api, licences_api, models)
+
+
+async def walk_through(
+    exporter: Any, officer: Any, api: Any, licences_api: Any, models: Any
+) -> None:
+    """The README's walk-through, step by step, on the generated client."""
     create = importlib.import_module(f"{api.__name__}.v1_applications_create")
     act = importlib.import_module(f"{api.__name__}.v1_applications_application_id_actions_act")
     read = importlib.import_module(f"{api.__name__}.v1_applications_application_id_read")
@@ -176,3 +187,40 @@ async def test_the_service_s_own_actions_are_not_offered_to_clients(
     assert offered["LicenceAction"] == {"suspend", "reinstate", "revoke", "surrender"}
     for own in ("DeadlinePassed", "Lapse", "Expire"):
         assert own not in schemas
+
+
+async def test_every_operation_says_what_it_does_and_the_headers_it_reads_and_writes(
+    served: httpx.AsyncClient,
+) -> None:
+    spec = (await served.get("/schema/openapi.json")).json()
+    operations = {
+        op["operationId"]: op
+        for methods in spec["paths"].values()
+        for op in methods.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    for name, op in operations.items():
+        assert op.get("summary"), name
+        assert op.get("description"), name
+        for status in ("429", "503"):
+            if status in op["responses"]:
+                assert "Retry-After" in op["responses"][status]["headers"], (name, status)
+
+    def answers(name: str, status: str) -> set[str]:
+        return set(operations[name]["responses"][status].get("headers", {}))
+
+    def takes(name: str) -> set[str]:
+        return {p["name"] for p in operations[name].get("parameters", []) if p["in"] == "header"}
+
+    assert answers("V1ApplicationsCreate", "201") == {"ETag", "Location", "Idempotency-Replayed"}
+    assert "Idempotency-Key" in takes("V1ApplicationsCreate")
+    for read in ("V1ApplicationsApplicationIdRead", "V1LicencesLicenceIdRead"):
+        assert answers(read, "200") == {"ETag"}
+        assert "If-None-Match" in takes(read)
+        assert "304" in operations[read]["responses"]
+    for write in ("V1ApplicationsApplicationIdActionsAct", "V1LicencesLicenceIdShipmentsShip"):
+        assert "If-Match" in takes(write)
+    ship = operations["V1LicencesLicenceIdShipmentsShip"]["responses"]
+    assert {"200", "201"} <= set(ship)  # a replay or a dry run answers 200
+    example = operations["V1ApplicationsCreate"]["requestBody"]["content"]["application/json"]
+    assert example["example"]["contract_ref"] == "PO-88123"  # API.md's

@@ -62,6 +62,13 @@ class ApplicationController(Controller):
         "/",
         status_code=201,
         summary="File an application (exporter)",
+        description=(
+            "Files an application; with `submit: true` files and submits it. An "
+            "`Idempotency-Key` (1–255 characters, kept 24 h) makes a retry safe: "
+            "the same key and body answer the first status and body again with "
+            "`Idempotency-Replayed: true`; another body is a 422; while the first "
+            "is still running, 409 `…/request-in-progress`."
+        ),
         operation_class=openapi.body("NewApplication"),
     )
     async def create(
@@ -94,7 +101,15 @@ class ApplicationController(Controller):
             response.headers["Idempotency-Replayed"] = "true"
         return response
 
-    @get("/{application_id:str}", summary="One application, with its ETag")
+    @get(
+        "/{application_id:str}",
+        summary="One application, with its ETag",
+        description=(
+            "The application with what the clock derives (`overdue`, "
+            "`working_days_elapsed`) and an `ETag` of its stored version; "
+            "`If-None-Match` with that ETag answers 304."
+        ),
+    )
     async def read(
         self,
         request: Request[Any, Any, Any],
@@ -222,6 +237,9 @@ class ApplicationController(Controller):
     @get(
         "/by-reference/{reference:str}",
         summary="One application by its reference (EL-YYYY-NNNNNN), with its ETag",
+        description=(
+            "As the read by id, found by the reference an exporter quotes (`EL-2026-000002`)."
+        ),
     )
     async def by_reference(
         self,
@@ -236,6 +254,13 @@ class ApplicationController(Controller):
     @patch(
         "/{application_id:str}",
         summary="Edit a draft (JSON merge patch; exporter)",
+        description=(
+            "A JSON merge patch (RFC 7396) of a draft's filing: members replace, "
+            "`null` removes, `lines` are replaced whole; `submit` is not taken here "
+            "(the `submit` action is). A draft only (409 otherwise); `If-Match` "
+            "makes it conditional (412). Its `edit` event keeps each changed "
+            "field's old and new values."
+        ),
         operation_class=openapi.body("FilingPatch"),
     )
     async def edit(
@@ -262,6 +287,14 @@ class ApplicationController(Controller):
         "/{application_id:str}/actions",
         status_code=200,
         summary="Take an action",
+        description=(
+            "An action of API.md's transition table, by the role it names, from the "
+            "statuses it names; not allowed now: 409 `…/invalid-transition` with "
+            "`current_status` and `action`. `If-Match` makes it conditional (412). "
+            "The service's own actions (`deadline_passed`, `lapse`) are not "
+            "offered. An approval whose licence ends before the planned ship date "
+            "is allowed and says so in `warnings`."
+        ),
         operation_class=openapi.body("ApplicationAction"),
     )
     async def act(
@@ -284,7 +317,14 @@ class ApplicationController(Controller):
         )
         return _one(acted.application, context, warnings=acted.warnings)
 
-    @get("/{application_id:str}/events", summary="The application's timeline, oldest first")
+    @get(
+        "/{application_id:str}/events",
+        summary="The application's timeline, oldest first",
+        description=(
+            "Every event of the application, oldest first: who acted, as what role, "
+            "why, and what changed (`details`); paged by cursor."
+        ),
+    )
     async def events(
         self,
         application_id: FromPath[str],

@@ -30,7 +30,15 @@ class ClockResource(msgspec.Struct, frozen=True, kw_only=True):
     working_day: bool
 
 
-@get("/v1/clock", tags=["reference"], summary="Business time: now, today, and the clock's speed")
+@get(
+    "/v1/clock",
+    tags=["reference"],
+    summary="Business time: now, today, and the clock's speed",
+    description=(
+        "The business clock every deadline is counted on: now, today's business "
+        "date, the speed (1 is real time) and the time zone."
+    ),
+)
 async def business_clock(principal: NamedDependency[Principal], state: State) -> ClockResource:
     context = services(state).context
     now = context.clock.now().astimezone(context.calendar.tz)

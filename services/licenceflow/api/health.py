@@ -24,12 +24,23 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     redis: Literal["ok", "unreachable", "not configured"]
 
 
-@get("/health/live", tags=["health"], summary="The process is up", include_in_schema=True)
+@get(
+    "/health/live",
+    tags=["health"],
+    summary="The process is up",
+    include_in_schema=True,
+    description=("Answers while the process runs; no dependency is asked."),
+)
 async def live() -> dict[str, str]:
     return {"status": "live"}
 
 
-@get("/health/ready", tags=["health"], summary="PostgreSQL reachable and migrations current")
+@get(
+    "/health/ready",
+    tags=["health"],
+    summary="PostgreSQL reachable and migrations current",
+    description=("200 when PostgreSQL answers and every migration is applied; 503 otherwise."),
+)
 async def ready(state: State) -> Response[Readiness]:
     postgres = await _postgres(services(state).pool)
     redis = await _redis(services(state).redis)

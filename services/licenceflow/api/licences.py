@@ -46,7 +46,16 @@ class LicenceController(Controller):
     path = "/v1/licences"
     tags = ["licences"]
 
-    @get("/{licence_id:str}", summary="One licence: lines used and remaining, shipments")
+    @get(
+        "/{licence_id:str}",
+        summary="One licence: lines used and remaining, shipments",
+        description=(
+            "The licence as the border reads it: its particulars (references, "
+            "parties, destination, end use), each line licensed, used, remaining "
+            "and still shippable, its shipments; an `ETag`, and 304 on "
+            "`If-None-Match`."
+        ),
+    )
     async def read(
         self,
         licence_id: FromPath[str],
@@ -144,6 +153,14 @@ class LicenceController(Controller):
         "/{licence_id:str}/shipments",
         status_code=201,
         summary="Record a shipment against the licence (exporter)",
+        description=(
+            "Records a shipment (201). The same `shipment_ref` with the same date "
+            "and lines again is a replay (200, nothing drawn twice); with others, "
+            "409 `…/shipment-ref-conflict`. `?dry_run=true` answers 200 with the "
+            "licence as it would be, recording nothing. Dated after today: 422; "
+            "licence not active, or the date outside its validity: 409 "
+            "`…/licence-not-usable`; more than remains: 409 `…/quantity-exceeded`."
+        ),
         operation_class=openapi.body("ShipmentRequest"),
     )
     async def ship(
@@ -180,6 +197,11 @@ class LicenceController(Controller):
         "/{licence_id:str}/actions",
         status_code=200,
         summary="suspend, reinstate, revoke (officer) or surrender (exporter)",
+        description=(
+            "`suspend`, `reinstate` and `revoke` by an officer (`reason` required), "
+            "`surrender` by the exporter. Expiry is the service's own action "
+            "(`expire`), not offered. `If-Match` makes it conditional (412)."
+        ),
         operation_class=openapi.body("LicenceAction"),
     )
     async def act(
@@ -202,7 +224,14 @@ class LicenceController(Controller):
         )
         return _one(view, context)
 
-    @get("/{licence_id:str}/events", summary="The licence's timeline, oldest first")
+    @get(
+        "/{licence_id:str}/events",
+        summary="The licence's timeline, oldest first",
+        description=(
+            "The licence's events, oldest first: its issue, shipments, lifecycle "
+            "actions and expiry."
+        ),
+    )
     async def events(
         self,
         licence_id: FromPath[str],

@@ -24,6 +24,12 @@ MAX_AGE = 5
     "/v1/metrics/backlog",
     tags=["metrics"],
     summary="Backlog metrics (global, or one org)",
+    description=(
+        "Backlog metrics, served from Redis only (503 if it is down): global, "
+        "or one organisation's with `?org=` (officers any, others their own, "
+        "else 404). The `ETag` changes with every counted event; "
+        "`If-None-Match` answers 304."
+    ),
     responses={200: ResponseSpec(Backlog, description="The backlog figures")},
 )
 async def backlog_metrics(

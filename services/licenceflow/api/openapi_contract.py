@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from licenceflow.api import openapi_headers
 from licenceflow.api.errors import PROBLEM_JSON, Problem
 from licenceflow.domain import applications, licences
 from licenceflow.domain.applications import ActionCommand
@@ -248,6 +249,8 @@ def completed(spec: dict[str, Any], *, regime_country: str, today: date) -> dict
     for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
             _responses(path, operation)
+            conditional = operation.get("operationId") in CONDITIONAL_READS
+            openapi_headers.describe(operation, conditional=conditional, today=today)
     cleaned: dict[str, Any] = _tidied(spec)
     return cleaned
 

@@ -29,7 +29,14 @@ class ElementList(msgspec.Struct, frozen=True):
     next_cursor: None = None
 
 
-@get("/v1/reference/elements", tags=["reference"], summary="The 17 rare earths")
+@get(
+    "/v1/reference/elements",
+    tags=["reference"],
+    summary="The 17 rare earths",
+    description=(
+        "The 17 rare earths: symbol, name, group, and whether and since when each is controlled."
+    ),
+)
 async def elements(principal: NamedDependency[Principal], state: State) -> ElementList:
     context = services(state).context
     today = context.calendar.date_of(context.clock.now())
