@@ -93,6 +93,11 @@ async def test_a_dry_run_answers_as_the_shipment_would_and_records_nothing(
 ) -> None:
     _, licence = await licensed(client, auth, action="approve_temporary")
     path = f"/v1/licences/{licence['id']}/shipments"
+    misspelt = await client.post(  # a dry run misspelt records nothing either
+        f"{path}?dryrun=true", json=shipment("BL-1", (1, "1")), headers=auth("exporter")
+    )
+    assert misspelt.status_code == 400
+    assert misspelt.json()["errors"][0]["field"] == "dryrun"
     tried = await client.post(
         f"{path}?dry_run=true", json=shipment("BL-1", (1, "1250.5")), headers=auth("exporter")
     )

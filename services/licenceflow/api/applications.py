@@ -106,8 +106,8 @@ class ApplicationController(Controller):
         summary="One application, with its ETag",
         description=(
             "The application with what the clock derives (`overdue`, "
-            "`working_days_elapsed`) and an `ETag` of its stored version; "
-            "`If-None-Match` with that ETag answers 304."
+            "`working_days_elapsed`) and an `ETag` of its stored version (what the "
+            "clock derives changes without it: no 304 here)."
         ),
     )
     async def read(
@@ -327,6 +327,7 @@ class ApplicationController(Controller):
     )
     async def events(
         self,
+        request: Request[Any, Any, Any],
         application_id: FromPath[str],
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
@@ -334,6 +335,7 @@ class ApplicationController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
+        refuse_unknown(request)
         context = services(state).context
         cursors = services(state).cursors
         id = resource_id(application_id, "application")

@@ -52,8 +52,7 @@ class LicenceController(Controller):
         description=(
             "The licence as the border reads it: its particulars (references, "
             "parties, destination, end use), each line licensed, used, remaining "
-            "and still shippable, its shipments; an `ETag`, and 304 on "
-            "`If-None-Match`."
+            "and still shippable, its shipments; an `ETag` of its stored version."
         ),
     )
     async def read(
@@ -179,6 +178,7 @@ class LicenceController(Controller):
             ),
         ] = False,
     ) -> Response[LicenceResource]:
+        refuse_unknown(request)  # `?dryrun=true` must not record a shipment
         context = services(state).context
         shipped = await workflow.ship(
             tx,
@@ -234,6 +234,7 @@ class LicenceController(Controller):
     )
     async def events(
         self,
+        request: Request[Any, Any, Any],
         licence_id: FromPath[str],
         principal: NamedDependency[Principal],
         conn: NamedDependency[Connection],
@@ -241,6 +242,7 @@ class LicenceController(Controller):
         limit: Limit = 50,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
+        refuse_unknown(request)
         context = services(state).context
         cursors = services(state).cursors
         id = resource_id(licence_id, "licence")

@@ -88,8 +88,12 @@ def describe(operation: dict[str, Any], *, conditional: bool, today: date) -> No
         body["example"] = example
 
 
+def next_month_first(today: date) -> date:
+    return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def examples(today: date) -> dict[str, Any]:
-    """API.md's examples, planned to ship a month ahead and shipped today."""
+    """API.md's examples, planned to ship next month and shipped today."""
     line = {
         "element": "Dy",
         "form": "oxide",
@@ -108,7 +112,7 @@ def examples(today: date) -> dict[str, Any]:
             "destination_country": "US",
             "transport_mode": "sea",
             "customs_port": "Tianjin",
-            "planned_ship_date": (today + timedelta(days=30)).isoformat(),
+            "planned_ship_date": next_month_first(today).isoformat(),
             "contract_ref": "PO-88123",
             "lines": [line],
             "submit": False,

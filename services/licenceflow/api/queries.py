@@ -26,6 +26,8 @@ REFERENCE = re.compile(r"EL-[0-9]{4}-[0-9]{6}")
 LICENCE_NUMBER = re.compile(r"L[ST]-[0-9]{4}-[0-9]{6}")
 COUNTRY = re.compile(r"[A-Z]{2}")
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# a date filter's bounds: its next day and its start in any time zone stay representable
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
 
 def refuse_unknown(request: Request[Any, Any, Any]) -> None:
@@ -33,10 +35,10 @@ def refuse_unknown(request: Request[Any, Any, Any]) -> None:
     taken = _declared(request.route_handler)
     unknown = sorted(set(request.query_params) - taken)
     if unknown:
-        listed = ", ".join(sorted(taken))
+        listed = ", ".join(sorted(taken)) or "none"
         raise UnknownQueryParameter(
             [
-                FieldProblem(field=name, message=f"not a parameter here; one of {listed}")
+                FieldProblem(field=name, message=f"not a parameter here; it takes {listed}")
                 for name in unknown
             ]
         )
@@ -104,9 +106,14 @@ class Checked:
             return None
         if DAY.fullmatch(value):
             try:
-                return date.fromisoformat(value)
+                day = date.fromisoformat(value)
             except ValueError:
                 pass  # 2025-02-30
+            else:
+                if EARLIEST <= day <= LATEST:
+                    return day
+                self.refuse(field, f"'{value}' is not between {EARLIEST} and {LATEST}")
+                return None
         self.refuse(field, f"'{value}' is not a date: expected YYYY-MM-DD (`2025-07-01`)")
         return None
 

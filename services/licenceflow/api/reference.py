@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import msgspec
-from litestar import get
+from litestar import Request, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from licenceflow.api.queries import refuse_unknown
 from licenceflow.api.services import services
 from licenceflow.domain.access import Principal
 from licenceflow.domain.elements import RARE_EARTHS
@@ -37,7 +39,10 @@ class ElementList(msgspec.Struct, frozen=True):
         "The 17 rare earths: symbol, name, group, and whether and since when each is controlled."
     ),
 )
-async def elements(principal: NamedDependency[Principal], state: State) -> ElementList:
+async def elements(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal], state: State
+) -> ElementList:
+    refuse_unknown(request)
     context = services(state).context
     today = context.calendar.date_of(context.clock.now())
     return ElementList(
