@@ -40,7 +40,13 @@ from tests.unit.test_transitions import ACTIONS, ORIGIN, ROLES, TABLE
 CALENDAR = WorkingCalendar()
 START = datetime(2025, 6, 2, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
 FILING = convert(
-    EXAMPLE_FILING | {"lines": [line(quantity_kg="100"), line(element="Tb", quantity_kg="7.5")]},
+    EXAMPLE_FILING
+    | {
+        "lines": [line(quantity_kg="100"), line(element="Tb", quantity_kg="7.5")],
+        # later than any run reaches (40 steps of at most 500 hours): a draft may always be
+        # submitted, so that every run can go on to the decisions and what follows them
+        "planned_ship_date": "2028-06-01",
+    },
     Filing,
 )
 CLOSED = {"approved", "temporarily_approved", "rejected", "withdrawn"}
