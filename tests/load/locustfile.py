@@ -297,7 +297,9 @@ def application_body(rng: random.Random, today: date, *, submit: bool) -> dict[s
         "destination_country": destination,
         "transport_mode": rng.choices(["sea", "air", "rail", "road"], weights=[6, 3, 1, 0.5])[0],
         "customs_port": rng.choice(PORTS),
-        "planned_ship_date": (today + timedelta(days=rng.randint(30, 90))).isoformat(),
+        # half a year or more ahead: a draft submitted later, on a clock running 86,400 times
+        # real time, still plans to ship after the day it is submitted (else a 422)
+        "planned_ship_date": (today + timedelta(days=rng.randint(180, 720))).isoformat(),
         "contract_ref": f"PO-{rng.randint(10000, 99999)}",
         "lines": lines,
         "submit": submit,
@@ -323,12 +325,21 @@ class ComplianceTeam(FastHttpUser):
         self.rng = random.Random()
         self.auth = bearer(TOKENS.exporter[next(self._orgs) % len(TOKENS.exporter)])
         self.filed: list[str] = []  # the applications this team follows, newest last
-        self.today = date.today()
+        self.clock = (time.monotonic(), date.today(), 1.0)  # asked at, business date, speed
         with self.client.get(
             "/v1/clock", headers=self.auth, name="[compliance] GET /v1/clock", catch_response=True
         ) as response:
             if expect(response, 200):
-                self.today = date.fromisoformat(_body(response)["today"])
+                answer = _body(response)
+                today = date.fromisoformat(answer["today"])
+                self.clock = (time.monotonic(), today, float(answer["speed"]))
+
+    @property
+    def today(self) -> date:
+        """The business date now, from the clock asked at the start and its speed (roughly: a
+        business day lasts a second on the fastest clock)."""
+        asked_at, today, speed = self.clock
+        return today + timedelta(seconds=(time.monotonic() - asked_at) * speed)
 
     def _follow(self, application_id: str) -> None:
         self.filed = [*self.filed[-29:], application_id]
@@ -453,7 +464,9 @@ class ComplianceTeam(FastHttpUser):
                 lines.append({"line": line["line"], "quantity_kg": str(quantity)})
         if not lines:
             return
-        shipped_on = max(self.today, date.fromisoformat(licence["valid_from"]))
+        # the licence's first day: within its validity, and never after the server's today
+        # (which, on an accelerated clock, this user knows only roughly)
+        shipped_on = date.fromisoformat(licence["valid_from"])
         with self.client.post(
             f"/v1/licences/{licence['id']}/shipments",
             json={
