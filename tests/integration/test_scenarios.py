@@ -89,8 +89,8 @@ async def run_dev(
     try:
         deadline = time.monotonic() + days * 1.6 + 60
         while not SUMMARY.search(log.read_text()):
-            assert dev.poll() is None, log.read_text()[-4000:]
-            assert time.monotonic() < deadline, log.read_text()[-4000:]
+            assert dev.poll() is None, what_it_said(log, tmp)
+            assert time.monotonic() < deadline, what_it_said(log, tmp)
             if time.monotonic() < filing_until:
                 pending.append(
                     await db.fetchval(
@@ -105,6 +105,14 @@ async def run_dev(
     finally:
         dev.send_signal(signal.SIGINT)
         dev.wait(timeout=60)
+
+
+def what_it_said(log: Path, tmp: Path) -> str:
+    """The terminal's tail and each process's own log: why a run never summed up."""
+    parts = [log.read_text()[-3000:]]
+    for process_log in sorted((tmp / "data" / "logs").glob("*.log")):
+        parts.append(f"--- {process_log.name}\n{process_log.read_text()[-1500:]}")
+    return "\n".join(parts)
 
 
 @pytest.mark.timeout(300)
