@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "services" / "licenceflow"
 CONCURRENCY = "tests/integration/test_concurrency.py"
 LICENCES = "tests/integration/test_licences.py"
+DRAFTS = "tests/integration/test_deleting_drafts.py"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,10 @@ MUTANTS = (
         "workflow/applications.py",
         "app = await store.get(conn, id, principal.visibility, for_update=True)",
         "app = await store.get(conn, id, principal.visibility, for_update=False)",
-        (f"{CONCURRENCY}::test_without_if_match_actions_are_judged_in_turn",),
+        (
+            f"{CONCURRENCY}::test_without_if_match_actions_are_judged_in_turn",
+            f"{DRAFTS}::test_a_submit_and_a_delete_at_once_are_judged_in_turn",
+        ),
     ),
     Mutant(
         "If-Match precondition",
@@ -57,6 +61,13 @@ MUTANTS = (
         "WHERE id = $1 AND version = ${_WRITTEN_COUNT + 1}",
         "WHERE id = $1 AND ${_WRITTEN_COUNT + 1}::int IS NOT NULL",
         (f"{CONCURRENCY}::test_a_write_on_a_stale_version_writes_nothing",),
+    ),
+    Mutant(
+        "draft delete compare-and-set",
+        "store/applications.py",
+        "DELETE FROM applications WHERE id = $1 AND version = $2 RETURNING 1",
+        "DELETE FROM applications WHERE id = $1 AND $2::int IS NOT NULL RETURNING 1",
+        (f"{DRAFTS}::test_a_delete_on_a_stale_version_deletes_nothing",),
     ),
     Mutant(
         "idempotency in-progress guard",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
@@ -282,6 +282,33 @@ class ApplicationController(Controller):
             if_match=if_match(if_match_header),
         )
         return _one(app, context)
+
+    @delete(
+        "/{application_id:str}",
+        summary="Delete a draft (exporter)",
+        description=(
+            "A draft never counted as filed: deleted, it is gone (404 from then on, its "
+            "reference with it) and its Idempotency-Keys are forgotten. Its timeline stays "
+            "in the audit, ended by a `delete` event that keeps the draft's reference and "
+            "filing. A filed application is withdrawn instead: 409 "
+            "`…/invalid-transition`. `If-Match` makes it conditional (412)."
+        ),
+    )
+    async def delete_draft(
+        self,
+        application_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        tx: NamedDependency[Connection],
+        state: State,
+        if_match_header: IfMatch = None,
+    ) -> None:
+        await workflow.delete(
+            tx,
+            services(state).context,
+            principal,
+            resource_id(application_id, "application"),
+            if_match=if_match(if_match_header),
+        )
 
     @post(
         "/{application_id:str}/actions",

@@ -153,6 +153,7 @@ ON_WRITE = {
 ON_READ = {304: "Unchanged since the ETag given in If-None-Match"}
 
 WRITES = {"V1ApplicationsApplicationIdActionsAct", "V1ApplicationsApplicationIdEdit"}
+WRITES |= {"V1ApplicationsApplicationIdDeleteDraft"}
 WRITES |= {"V1LicencesLicenceIdActionsAct", "V1LicencesLicenceIdShipmentsShip"}
 # a resource's ETag is its stored version, and what the clock derives (`overdue`) changes
 # without it: only the backlog, whose ETag changes with every counted event, answers 304
@@ -194,6 +195,7 @@ def _application_links(source: tuple[str, str]) -> list[Link]:
         Link(source, "V1ApplicationsApplicationIdRead", APP_ID),
         Link(source, "V1ApplicationsApplicationIdEventsEvents", APP_ID),
         Link(source, "V1ApplicationsApplicationIdEdit", APP_ID | CURRENT),
+        Link(source, "V1ApplicationsApplicationIdDeleteDraft", APP_ID | CURRENT),
         Link(source, "V1ApplicationsApplicationIdActionsAct", APP_ID | CURRENT),
         *(
             Link(source, "V1ApplicationsApplicationIdActionsAct", APP_ID | CURRENT, {"action": a})

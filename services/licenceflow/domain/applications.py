@@ -53,11 +53,14 @@ AWAITING_AUTHORITY = frozenset({Status.SUBMITTED, Status.UNDER_REVIEW, Status.DE
 FINAL = DECIDED | {Status.WITHDRAWN}
 # The statutory clock runs in these statuses (it is paused while information is requested).
 CLOCK_RUNNING = frozenset({Status.UNDER_REVIEW, Status.DELAYED})
+# Where a deleted draft's timeline ends: no application is in it, the `delete` event goes to it.
+DELETED = "deleted"
 
 
 class Action(StrEnum):
     CREATE = "create"
     EDIT = "edit"
+    DELETE = "delete"
     SUBMIT = "submit"
     WITHDRAW = "withdraw"
     RESPOND = "respond"
@@ -106,7 +109,10 @@ TRANSITIONS: Mapping[tuple[Status, Action], Rule] = {
     (S.INFO_REQUESTED, A.LAPSE): Rule(S.REJECTED, _SYSTEM),
 }
 
-ACTION_ROLES = roles_by_action(TRANSITIONS, (a for a in Action if a is not Action.CREATE))
+# A draft is filed (`file`) and deleted (`delete`) by its exporters; the table has the rest.
+ACTION_ROLES = roles_by_action(
+    TRANSITIONS, (a for a in Action if a not in (Action.CREATE, Action.DELETE))
+) | {Action.DELETE: _EXPORTER}
 
 
 # Commands: one struct per action, tagged by its name, as a client sends them.
@@ -261,6 +267,26 @@ def file(
         action=Action.CREATE, from_status=None, to_status=Status.DRAFT, actor=actor, at=now
     )
     return Transition(draft, event)
+
+
+def delete(app: Application, actor: Actor, now: datetime) -> Event:
+    """The `delete` event that ends a draft's timeline. A draft never counted as filed: deleted,
+    it is gone, and the event keeps what it was (its reference and filing) for the audit.
+    Anything submitted stays, and is withdrawn instead."""
+    if actor.role not in ACTION_ROLES[Action.DELETE]:
+        raise Forbidden("only an exporter deletes its drafts")
+    if app.status is not Status.DRAFT:
+        raise InvalidTransition(
+            app.status, Action.DELETE, "only a draft is deleted; a filed application is withdrawn"
+        )
+    return Event(
+        action=Action.DELETE,
+        from_status=app.status,
+        to_status=DELETED,
+        actor=actor,
+        at=now,
+        details={"reference": app.reference, "filing": msgspec.to_builtins(app.filing)},
+    )
 
 
 def apply(

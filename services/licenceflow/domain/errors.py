@@ -90,8 +90,9 @@ class Conflict(DomainError):
 class InvalidTransition(Conflict):
     title = "Invalid transition"
 
-    def __init__(self, current_status: str, action: str) -> None:
-        super().__init__(f"action '{action}' is not allowed in status '{current_status}'")
+    def __init__(self, current_status: str, action: str, hint: str = "") -> None:
+        said = f"action '{action}' is not allowed in status '{current_status}'"
+        super().__init__(f"{said}: {hint}" if hint else said)
         self.current_status = current_status
         self.action = action
 

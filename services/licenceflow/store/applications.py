@@ -246,6 +246,24 @@ async def update(
     return written == 1
 
 
+_DELETE = f"""WITH deleted AS (
+        DELETE FROM applications WHERE id = $1 AND version = $2 RETURNING 1
+    ), {events.appending(3, only_if="deleted")}
+    SELECT count(*) FROM deleted"""
+
+
+async def delete(
+    conn: Connection, app: Application, entries: Sequence[events.Entry], *, expected_version: int
+) -> bool:
+    """Compare-and-set: deletes `app`'s row, and appends `entries` (its timeline stays), only if
+    the stored version is still `expected_version`. One statement; its Idempotency-Keys go with
+    the row."""
+    deleted: int = await conn.fetchval(
+        _DELETE, app.id, expected_version, *events.arguments(entries)
+    )
+    return deleted == 1
+
+
 def _values(app: Application) -> Sequence[Any]:
     return (
         app.id,

@@ -1,7 +1,8 @@
 """What the backlog read model is made from: the applications' events in commit order (for
 the projector), and the same figures counted straight from the events as of a position (for
 `metrics check`, SQL of its own rather than the projector's code). A position is the last
-applied event's (transaction id, seq): events become visible in that order."""
+applied event's (transaction id, seq): events become visible in that order. A deleted draft's
+events have no application row left (a LEFT JOIN): a draft is in no element or destination."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ _DECIDED = sorted(DECIDED)
 
 _AFTER = """
 SELECT e.seq, e.xact_id::text::bigint AS xact, e.at, e.org, e.stream_id AS application_id,
-       e.action, e.from_status, e.to_status, e.reason_code, a.elements,
-       a.destination_country AS destination, a.submitted_at, a.due_at,
+       e.action, e.from_status, e.to_status, e.reason_code,
+       coalesce(a.elements, '{}') AS elements, coalesce(a.destination_country, '') AS destination,
+       a.submitted_at, a.due_at,
        extract(epoch FROM e.recorded_at)::float8 AS recorded
-FROM events e JOIN applications a ON a.id = e.stream_id
+FROM events e LEFT JOIN applications a ON a.id = e.stream_id
 WHERE e.stream = 'application'
   AND (e.xact_id, e.seq) > ($1::text::xid8, $2::bigint)
   AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -37,7 +39,7 @@ WITH ev AS (
     SELECT e.org, e.from_status, e.to_status, e.reason_code, a.elements, a.destination_country,
            coalesce(e.from_status = ANY($3::text[]), false) AS was_pending,
            e.to_status = ANY($3::text[]) AS is_pending
-    FROM events e JOIN applications a ON a.id = e.stream_id
+    FROM events e LEFT JOIN applications a ON a.id = e.stream_id
     WHERE e.stream = 'application' AND (e.xact_id, e.seq) <= ($1::text::xid8, $2::bigint)
 )
 """

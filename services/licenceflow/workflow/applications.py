@@ -218,6 +218,26 @@ async def edit(
     return await _save(conn, app, transition)
 
 
+async def delete(
+    conn: Connection,
+    ctx: Context,
+    principal: Principal,
+    id: UUID,
+    *,
+    if_match: frozenset[int] | None = None,
+) -> None:
+    """Delete a draft: it never counted as filed, so it is gone; its timeline, ended by the
+    `delete` event, stays in the audit."""
+    app = await _locked(conn, principal, id)
+    actor = principal.acting_as(domain.ACTION_ROLES[Action.DELETE], "delete drafts")
+    principal.reach(actor, app.org, f"application {id}")
+    require_version(app.version, if_match)
+    event = domain.delete(app, actor, ctx.clock.now())
+    entry = _entry(domain.Transition(app, event))
+    if not await store.delete(conn, app, [entry], expected_version=app.version):
+        raise StaleVersion("the application changed meanwhile")
+
+
 async def page(
     conn: Connection,
     ctx: Context,
