@@ -220,13 +220,20 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     from licenceflow.api.auth import issue_token
 
     try:
-        token = issue_token(
-            settings, sub=args.sub, org=args.org, roles=args.role, ttl=timedelta(seconds=args.ttl)
-        )
+        token = issue_token(settings, sub=args.sub, org=args.org, roles=args.role, ttl=args.ttl)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     print(token)
     return 0
+
+
+def lifetime(text: str) -> timedelta:
+    """A token's lifetime as `licenceflow token --ttl` takes it: seconds, or `30m`, `10h`."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    if not number.isdigit() or int(number) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of seconds, or 30m, 10h")
+    return timedelta(seconds=int(number) * units[unit])
 
 
 LOAD_ORGS = ("load-baotou", "load-ganzhou", "load-ningbo", "load-xiamen")
@@ -327,7 +334,13 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--role", action="append", required=True, choices=["exporter", "viewer", "officer"]
     )
-    token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    token.add_argument(
+        "--ttl",
+        type=lifetime,
+        default=timedelta(hours=1),
+        help="how long it lives: seconds, or 30m, 10h (default 1h; a dashboard's viewer token"
+        " for a working day: 10h)",
+    )
     token.set_defaults(run=cmd_token)
 
     load_tokens = sub.add_parser(

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from licenceflow.api.auth import issue_token
 from licenceflow.config import Settings
 from licenceflow.store.pool import Connection
 from tests.integration.conftest import Tokens, application_body
@@ -156,3 +157,27 @@ async def test_token_command_signs_with_configured_secret(settings: Settings) ->
     principal = Authenticator(settings).principal(f"Bearer {token}")
     assert (principal.sub, principal.org) == ("alice", "acme")
     assert {r.value for r in principal.roles} == {"exporter", "viewer"}
+
+
+@pytest.mark.parametrize(
+    ("roles", "org", "member_of"),
+    [("viewer", "acme", "acme"), ("exporter", "acme", "acme"), ("officer", "mofcom", None)],
+)
+async def test_me_names_the_token_and_when_it_ends(
+    client: Client, settings: Settings, roles: str, org: str, member_of: str | None
+) -> None:
+    """What a page shows of who is looking (the dashboard's organisation view, its word
+    before the token ends): the token's own claims, never another's."""
+    token = issue_token(settings, sub="lead", org=org, roles=[roles], ttl=timedelta(hours=10))
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200, me.text
+    body = me.json()
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert body == {
+        "sub": "lead",
+        "org": org,
+        "roles": [roles],
+        "member_of": member_of,
+        "expires_at": datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z"),
+    }
+    assert (await client.get("/v1/me")).status_code == 401

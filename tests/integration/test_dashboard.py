@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from licenceflow.clock import WorkingCalendar
+from licenceflow.api.auth import issue_token
+from licenceflow.clock import BusinessClock, WorkingCalendar
 from licenceflow.config import Settings
 from licenceflow.metrics import keys
 from licenceflow.metrics.projector import project_once
@@ -186,6 +188,19 @@ async def wait_for_points(page: Page, points: int) -> None:
     )
 
 
+def watched(page: Page) -> tuple[list[str], list[str]]:
+    """The URLs the page requests, and its problems: errors, and the console's errors and
+    warnings (a Content-Security-Policy violation among them)."""
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
+    return requests, problems
+
+
 # --- the tests ----------------------------------------------------------------------------------
 
 
@@ -202,13 +217,7 @@ async def test_the_page_shows_the_apis_figures_and_follows_new_applications(
         assert acted.status_code == 200, acted.text
     await settle(db, redis)
     token = auth("viewer")["Authorization"].removeprefix("Bearer ")
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
-    )
+    requests, problems = watched(page)
 
     await page.goto(f"{server}/dashboard?interval={POLL_MS}#token={token}")
     etag, before = await backlog(server, token)
@@ -358,3 +367,161 @@ async def test_the_api_documentation_needs_no_cdn(server: str, page: Page) -> No
                 assert (await http.get(url)).status_code == 200
         assert (await http.get("/schema/assets/../app.py")).status_code == 404
         assert (await http.get("/schema/assets/openapi.py")).status_code == 404
+
+
+# --- the organisation's view -------------------------------------------------------------------
+
+
+async def filed(
+    client: Client, auth: Tokens, clock: BusinessClock, org: str, *actions: dict[str, Any]
+) -> str:
+    """An application of `org`, filed and submitted, then taken through `actions` by an officer;
+    then an hour passes (so that each is submitted at a time of its own)."""
+    response = await client.post(
+        "/v1/applications", json=application_body(submit=True), headers=auth("exporter", org=org)
+    )
+    assert response.status_code == 201, response.text
+    app_id = str(response.json()["id"])
+    for action in actions:
+        acted = await client.post(
+            f"/v1/applications/{app_id}/actions", json=action, headers=auth("officer")
+        )
+        assert acted.status_code == 200, acted.text
+    clock.advance(timedelta(hours=1))
+    return app_id
+
+
+async def listed(server: str, token: str, path: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=server, timeout=10) as http:
+        response = await http.get(path, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def row_ids(page: Page, table: str) -> list[str]:
+    ids: list[str] = await page.eval_on_selector_all(
+        f"#{table} tr[data-id]", "rows => rows.map(r => r.dataset.id)"
+    )
+    return ids
+
+
+@pytest.mark.timeout(180)
+async def test_the_organisations_view_shows_what_it_owes_waits_for_and_holds(
+    server: str,
+    page: Page,
+    client: Client,
+    auth: Tokens,
+    db: Connection,
+    redis: Any,
+    clock: BusinessClock,
+) -> None:
+    accept = {"action": "accept"}
+    question = "Send the end-user certificate <b>signed</b> by Magnetwerk"
+    waiting = await filed(client, auth, clock, "acme")
+    owing = await filed(
+        client, auth, clock, "acme", accept, {"action": "request_info", "reason": question}
+    )
+    await filed(client, auth, clock, "acme", accept, {"action": "approve", "valid_months": 1})
+    await filed(client, auth, clock, "acme", accept, {"action": "approve_temporary"})
+    theirs = await filed(client, auth, clock, "rival")
+    await settle(db, redis)
+    token = auth("viewer")["Authorization"].removeprefix("Bearer ")
+    requests, problems = watched(page)
+
+    await page.goto(f"{server}/dashboard?view=org&interval={POLL_MS}#token={token}")
+    await expect(page.locator("#org-name")).to_have_text("acme")
+    await expect(page.locator("#scope")).to_have_text("acme")
+    await expect(page.locator('#views [data-view="org"]')).to_have_attribute("aria-pressed", "true")
+    etag, mine = await backlog_of(server, token, "?org=acme")
+    assert mine["pending"]["count"] == 2  # the rival's file is not acme's
+    await assert_page_shows(page, etag, mine)
+
+    # What it owes: the question, as text, and by when.
+    await expect(page.locator("#owed tr[data-id]")).to_have_count(1)
+    assert await row_ids(page, "owed") == [owing]
+    owed = (await listed(server, token, "/v1/applications?status=info_requested"))[0]
+    cells = await page.locator("#owed tr[data-id] td").all_text_contents()
+    respond_by = owed["info_request"]["respond_by"][:10]
+    assert cells[0] == owed["reference"]
+    assert cells[2] == question  # shown as the officer wrote it, never read as HTML
+    assert cells[3].startswith(f"{respond_by} · in ")
+    assert await page.locator("#owed b").count() == 0
+
+    # Its pending files, oldest submitted first; none of another organisation's.
+    assert await row_ids(page, "pending-files") == [waiting, owing]
+    assert theirs not in await row_ids(page, "pending-files")
+
+    # The licences it holds, soonest expiry first: the one-month licence is flagged.
+    licences = await listed(server, token, "/v1/licences?sort=valid_until")
+    assert [lic["kind"] for lic in licences] == ["standard", "temporary"]
+    await expect(page.locator("#licences tr[data-id]")).to_have_count(2)
+    assert await row_ids(page, "licences") == [lic["id"] for lic in licences]
+    soon, later = (
+        page.locator("#licences tr[data-id]").nth(0),
+        page.locator("#licences tr[data-id]").nth(1),
+    )
+    first_line = licences[0]["lines"][0]
+    await expect(soon.locator("td").nth(1)).to_have_text(
+        f"{first_line['element']} {float(first_line['shippable_kg']):g}"
+        f" of {float(first_line['quantity_kg']):g} kg"
+    )
+    await expect(soon.locator("td").nth(2)).to_have_class("soon")
+    await expect(soon.locator("td").nth(2)).to_contain_text(licences[0]["valid_until"])
+    await expect(later.locator("td").nth(2)).not_to_have_class("soon")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOT.with_name("dashboard-org.png"), full_page=True)
+
+    # Back to every organisation's backlog: the global figures, no organisation's tables.
+    await page.locator('#views [data-view="all"]').click()
+    await expect(page.locator("body")).to_have_attribute("data-view", "all")
+    await expect(page.locator(".org-only").first).to_be_hidden()
+    etag, everyone = await backlog_of(server, token, "")
+    assert everyone["pending"]["count"] == 3
+    await assert_page_shows(page, etag, everyone)
+    assert "view=org" not in await page.evaluate("location.href")
+    assert not [url for url in requests if token in url]
+    assert not problems, problems
+
+
+async def backlog_of(server: str, token: str, query: str) -> tuple[str, dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=server, timeout=10) as http:
+        response = await http.get(
+            f"/v1/metrics/backlog{query}", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 200, response.text
+    return response.headers["etag"], response.json()
+
+
+async def test_a_token_near_its_end_asks_for_the_next_and_the_page_goes_on(
+    server: str, page: Page, settings: Settings
+) -> None:
+    """A viewer's token for the working day keeps the page open; half an hour before a token
+    ends, the page asks for the next one, and takes it without losing what it drew."""
+    ending = issue_token(
+        settings, sub="lead", org="acme", roles=["viewer"], ttl=timedelta(minutes=20)
+    )
+    await page.goto(f"{server}/dashboard?interval={POLL_MS}#token={ending}")
+    await expect(page.locator("#token-panel")).to_be_visible()
+    await expect(page.locator("#notice")).to_contain_text("ends at")
+    await expect(page.locator("#board")).to_be_visible()  # the figures stay meanwhile
+    await expect(page.locator("#session")).to_contain_text("lead@acme · viewer · token until")
+    await wait_for_points(page, 2)
+    points = int(await page.locator("#history").get_attribute("data-points") or 0)
+
+    day = issue_token(settings, sub="lead", org="acme", roles=["viewer"], ttl=timedelta(hours=10))
+    await page.locator("#token-input").fill(day)
+    await page.locator("#token-form button").click()
+    await expect(page.locator("#token-panel")).to_be_hidden()
+    await expect(page.locator("#notice")).to_be_hidden()
+    await wait_for_points(page, points + 2)  # the same time chart, going on
+    assert await page.evaluate("sessionStorage.getItem('licenceflow.dashboard.token')") == day
+
+
+async def test_an_officer_has_no_organisation_view(server: str, page: Page, auth: Tokens) -> None:
+    token = auth("officer")["Authorization"].removeprefix("Bearer ")
+    await page.goto(f"{server}/dashboard?view=org&interval={POLL_MS}#token={token}")
+    await expect(page.locator("#session")).to_contain_text("officer-1@mofcom · officer")
+    await expect(page.locator("body")).to_have_attribute("data-view", "all")
+    await expect(page.locator("#views")).to_be_hidden()
+    await expect(page.locator(".org-only").first).to_be_hidden()

@@ -36,18 +36,23 @@ class Row:
     destination: str = "US"
     submit: bool = True
     accept: bool = False
+    ask: bool = False  # accepted, then asked for information: owes an answer by `respond_by`
     approve: bool = False
 
 
 TABLE = [
     Row("acme", "PO-1", "Baotou Magnet Works", "Magnetwerk GmbH", "Auto Parts Inc"),
-    Row("acme", "PO-2", "Baotou Magnet Works", "Magnet_Works Ltd", "Wind Co", accept=True),
+    Row(
+        "acme", "PO-2", "Baotou Magnet Works", "Magnet_Works Ltd", "Wind Co", accept=True, ask=True
+    ),
     Row("acme", "PO-2", "Ganzhou Oxides", "MagnetoTech", "Auto Parts Inc", element="Tb"),
     Row("acme", "PO-3", "Ganzhou Oxides", "Kyoto Motors", "Kyoto Motors", destination="JP"),
     Row("acme", "PO-4", "Baotou Magnet Works", "Nordwind AG", "Nordwind AG", submit=False),
     Row("acme", "PO-5", "Jiangxi Rare", "Magnetwerk GmbH", "Wind Co", accept=True, approve=True),
     Row("acme", "PO-6", "Jiangxi Rare", "Sun Panels", "Sun Panels", element="Tb", accept=True),
-    Row("rival", "PO-2", "Rival Metals", "Magnetwerk GmbH", "Auto Parts Inc", accept=True),
+    Row(
+        "rival", "PO-2", "Rival Metals", "Magnetwerk GmbH", "Auto Parts Inc", accept=True, ask=True
+    ),
     Row("rival", "PO-7", "Rival Metals", "Aero Alloys", "Aero Alloys", submit=False),
 ]
 
@@ -78,9 +83,11 @@ async def table(client: Client, auth: Tokens, clock: BusinessClock) -> list[File
         )
         assert created.status_code == 201, created.text
         id = created.json()["id"]
-        for action in ["accept"] * row.accept + ["approve"] * row.approve:
+        asked = {"action": "request_info", "reason": "Which magnets?"}
+        actions = [{"action": "accept"}] * row.accept + [asked] * row.ask
+        for action in actions + [{"action": "approve"}] * row.approve:
             acted = await client.post(
-                f"/v1/applications/{id}/actions", json={"action": action}, headers=auth("officer")
+                f"/v1/applications/{id}/actions", json=action, headers=auth("officer")
             )
             assert acted.status_code == 200, acted.text
         filed.append(Filed(row, created.json()))
@@ -140,7 +147,8 @@ FILTERS: list[tuple[dict[str, Any], Callable[[Filed], bool]]] = [
     ({"party": "%"}, party("%")),
     ({"element": "Tb"}, lambda f: f.row.element == "Tb"),
     ({"destination": "JP"}, lambda f: f.row.destination == "JP"),
-    ({"status": "under_review"}, lambda f: f.row.accept and not f.row.approve),
+    ({"status": "under_review"}, lambda f: f.row.accept and not (f.row.ask or f.row.approve)),
+    ({"status": "info_requested"}, lambda f: f.row.ask),
     (
         {"status": ["draft", "approved"], "party": "jiangxi"},
         lambda f: f.row.approve and f.row.exporter.startswith("Jiangxi"),
@@ -221,7 +229,11 @@ async def test_the_reference_finds_one_file(
 
 
 @pytest.mark.parametrize(
-    "sort", ["created_at", "-created_at", "submitted_at", "-submitted_at", "due_at", "-due_at"]
+    "sort",
+    [
+        *("created_at", "-created_at", "submitted_at", "-submitted_at", "due_at", "-due_at"),
+        *("respond_by", "-respond_by"),
+    ],
 )
 @pytest.mark.parametrize("who", ["acme", None], ids=["acme", "officer"])
 async def test_a_sort_meets_every_row_once_in_order_nulls_last(
@@ -230,13 +242,17 @@ async def test_a_sort_meets_every_row_once_in_order_nulls_last(
     headers = auth("officer") if who is None else auth("exporter", org=who)
     field, descending = sort.lstrip("-"), sort.startswith("-")
     rows = [f.resource for f in table if visible_to(who)(f)]
+
+    def value(r: dict[str, Any]) -> Any:  # respond_by is the info request's
+        return (r["info_request"] or {}).get(field) if field == "respond_by" else r[field]
+
     dated = sorted(
-        (r for r in rows if r[field] is not None),
-        key=lambda r: (datetime.fromisoformat(r[field]), UUID(r["id"])),
+        (r for r in rows if value(r) is not None),
+        key=lambda r: (datetime.fromisoformat(value(r)), UUID(r["id"])),
         reverse=descending,
     )
     undated = sorted(
-        (r for r in rows if r[field] is None), key=lambda r: UUID(r["id"]), reverse=descending
+        (r for r in rows if value(r) is None), key=lambda r: UUID(r["id"]), reverse=descending
     )
     found = await walk(client, headers, "/v1/applications", sort=sort)
     assert ids(found) == ids(dated + undated)

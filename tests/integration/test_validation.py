@@ -262,6 +262,6 @@ async def test_options_names_every_method_of_the_path(client: Client) -> None:
     }
     assert allowed == {
         "/v1/applications": {"GET", "POST", "OPTIONS"},
-        "/v1/applications/any-id": {"GET", "PATCH", "OPTIONS"},
+        "/v1/applications/any-id": {"GET", "PATCH", "DELETE", "OPTIONS"},
         "/v1/clock": {"GET", "OPTIONS"},
     }

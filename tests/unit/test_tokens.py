@@ -4,6 +4,7 @@ and no `kid`, so rotating the secret logged everyone out)."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import hmac
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from licenceflow.api.auth import Authenticator, issue_token
+from licenceflow.cli import lifetime
 from licenceflow.config import ConfigError, Settings
 from licenceflow.domain.errors import NotAuthenticated
 
@@ -167,3 +169,16 @@ def test_a_public_key_is_never_used_as_an_hmac_secret(provider: Any) -> None:
 def test_a_malformed_previous_secret_list_is_a_configuration_error(previous: str) -> None:
     with pytest.raises(ConfigError, match="kid=secret"):
         Authenticator(msgspec.structs.replace(SETTINGS, jwt_previous_secrets=previous))
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"), [("3600", 3600), ("600s", 600), ("30m", 1800), ("10h", 36000)]
+)
+def test_a_lifetime_is_seconds_or_minutes_or_hours(given: str, seconds: int) -> None:
+    assert lifetime(given).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("given", ["0", "0h", "10d", "h", "-5m", "1.5h", ""])
+def test_a_lifetime_that_is_none_of_those_is_refused(given: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        lifetime(given)

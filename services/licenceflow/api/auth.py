@@ -35,6 +35,11 @@ class Claims(msgspec.Struct, frozen=True):
     roles: frozenset[Role]
 
 
+class Session(NamedTuple):
+    principal: Principal
+    expires_at: datetime  # the token's `exp`
+
+
 class Key(NamedTuple):
     """A verification key and the one algorithm it is used with."""
 
@@ -152,18 +157,22 @@ class Authenticator:
         self._verified: dict[str, tuple[Principal, float]] = {}
 
     def principal(self, authorization: str | None) -> Principal:
+        return self.session(authorization).principal
+
+    def session(self, authorization: str | None) -> Session:
+        """Who the token names, and until when it is good."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("send `Authorization: Bearer <token>`")
         token = token.strip()
         known = self._verified.get(token)
         if known is not None and time.time() < known[1]:
-            return known[0]
+            return Session(known[0], datetime.fromtimestamp(known[1], UTC))
         principal, expires = self._verify(token)
         if len(self._verified) >= VERIFIED_TOKENS:
             self._verified.pop(next(iter(self._verified)))  # the oldest entry
         self._verified[token] = (principal, expires)
-        return principal
+        return Session(principal, datetime.fromtimestamp(expires, UTC))
 
     def _verify(self, token: str) -> tuple[Principal, float]:
         try:

@@ -1,7 +1,9 @@
 // The backlog dashboard: polls GET /v1/metrics/backlog, writes every value into the elements
 // whose data-metric attribute names its JSON path (null shows as "—"), and draws the charts as
-// inline SVG. Plain JavaScript, no framework and no build; served under a CSP with no inline
-// script, so everything here is attached from this file.
+// inline SVG. In the organisation's view (?view=org) the backlog is the token's organisation's,
+// and three tables list what it owes (information requested), its pending files and the
+// licences it holds, from the API's own lists. Plain JavaScript, no framework and no build;
+// served under a CSP with no inline script, so everything here is attached from this file.
 "use strict";
 
 (() => {
@@ -10,6 +12,10 @@
   const DEFAULT_INTERVAL_MS = 5000;
   const MIN_INTERVAL_MS = 500;
   const MAX_POINTS = 360; // the time chart keeps the last 360 polls (30 minutes at 5 s)
+  const LIST_LIMIT = 50; // rows per table in the organisation's view (the API lists the rest)
+  const SOON_DAYS = 31; // a licence ending within a month is flagged
+  const ANSWER_SOON_DAYS = 5; // an answer due within five days is flagged
+  const RENEW_BEFORE_MS = 30 * 60 * 1000; // the next token is asked for half an hour ahead
   const NONE = "—";
   const SVG_NS = "http://www.w3.org/2000/svg";
   const PENDING = ["submitted", "under_review", "info_requested", "delayed"];
@@ -26,7 +32,15 @@
   };
 
   const interval = pollInterval();
-  const state = { token: takeToken(), etag: null, data: null, history: [], timer: null };
+  const state = {
+    token: takeToken(),
+    me: null, // GET /v1/me: who the token names, its organisation, when it ends
+    view: new URLSearchParams(location.search).get("view") === "org" ? "org" : "all",
+    etag: null,
+    data: null,
+    history: [],
+    timer: null,
+  };
   const $ = (id) => document.getElementById(id);
 
   // --- the token: from the URL fragment (never sent to the server), kept for the tab ---------
@@ -59,15 +73,83 @@
     $("token-input").focus();
   }
 
+  // A new token (the first, or the next one before this one ends): the page goes on as it was.
   function useToken(event) {
     event.preventDefault();
     const token = $("token-input").value.trim();
     if (!token) return;
     sessionStorage.setItem(TOKEN_KEY, token);
     state.token = token;
+    state.me = null; // read again: its expiry, perhaps its organisation
     $("token-input").value = "";
     $("token-panel").hidden = true;
+    showNotice(null);
     poll();
+  }
+
+  // Half an hour before the token ends, the form asks for the next one; the figures stay.
+  function askBeforeExpiry() {
+    const ends = Date.parse(state.me.expires_at);
+    if (ends - Date.now() > RENEW_BEFORE_MS) return;
+    const at = new Date(ends).toLocaleTimeString();
+    $("token-reason").textContent = `This page's token ends at ${at}. Paste the next one to keep the page open.`;
+    $("token-reason").classList.remove("refused");
+    $("token-panel").hidden = false;
+    showNotice(`The token ends at ${at}: paste the next one in the form above.`);
+  }
+
+  // --- who is looking, and which view ----------------------------------------------------------
+
+  async function fetchMe() {
+    const response = await get("/v1/me");
+    if (!response) return false;
+    if (response.status !== 200) return failed(response);
+    const me = await response.json();
+    if (state.me === null || me.member_of !== state.me.member_of) restart();
+    state.me = me;
+    const ends = new Date(me.expires_at).toLocaleTimeString();
+    $("session").textContent = `${me.sub}@${me.org} · ${me.roles.join(", ")} · token until ${ends}`;
+    showView();
+    return true;
+  }
+
+  // An officer has no organisation's view: its organisation files nothing.
+  function showView() {
+    const member = state.me && state.me.member_of;
+    if (!member) state.view = "all";
+    $("views").hidden = !member;
+    $("org-name").textContent = member || "";
+    for (const button of document.querySelectorAll("#views button")) {
+      button.setAttribute("aria-pressed", String(button.dataset.view === state.view));
+    }
+    $("scope").textContent = state.view === "org" ? member : "all organisations";
+    for (const card of document.querySelectorAll(".org-only")) card.hidden = state.view !== "org";
+    document.body.dataset.view = state.view;
+  }
+
+  function chooseView(event) {
+    const view = event.currentTarget.dataset.view;
+    if (view === state.view) return;
+    state.view = view;
+    const query = new URLSearchParams(location.search);
+    if (view === "org") query.set("view", "org");
+    else query.delete("view");
+    history.replaceState(null, "", `${location.pathname}${query.size ? `?${query}` : ""}`);
+    restart();
+    showView();
+    poll();
+  }
+
+  // Another scope: its own figures, and a time chart of its own.
+  function restart() {
+    state.etag = null;
+    state.data = null;
+    state.history = [];
+    delete document.body.dataset.version;
+  }
+
+  function backlogPath() {
+    return state.view === "org" ? `${ENDPOINT}?org=${encodeURIComponent(state.me.member_of)}` : ENDPOINT;
   }
 
   // --- polling ---------------------------------------------------------------------------------
@@ -77,7 +159,10 @@
     clearTimeout(state.timer);
     let keepPolling = true;
     try {
-      keepPolling = await fetchBacklog();
+      if (!state.me) keepPolling = await fetchMe();
+      if (keepPolling && state.me) keepPolling = await fetchBacklog();
+      if (keepPolling && state.me && state.view === "org") keepPolling = await fetchOrganisation();
+      if (keepPolling && state.me) askBeforeExpiry();
     } catch (error) {
       setConnection("unreachable", "warn");
       showNotice(`The service does not answer (${error.message}); trying again.`);
@@ -85,15 +170,27 @@
     if (keepPolling) state.timer = setTimeout(poll, interval);
   }
 
+  // A GET with the token; null once a 401 has sent the page back to the token form.
+  async function get(path, headers = {}) {
+    // Conditional requests are made here, so the browser's own cache stays out of the way.
+    const response = await fetch(path, {
+      headers: { Authorization: `Bearer ${state.token}`, ...headers },
+      cache: "no-store",
+    });
+    if (response.status !== 401) return response;
+    askForToken("The token was refused (401 Unauthorized): it is invalid or has expired. Paste another.", true);
+    return null;
+  }
+
+  function failed(response) {
+    setConnection(`error ${response.status}`, "warn");
+    showNotice(`The service answered ${response.status} ${response.statusText}; trying again.`);
+    return true;
+  }
+
   async function fetchBacklog() {
-    const headers = { Authorization: `Bearer ${state.token}` };
-    if (state.etag) headers["If-None-Match"] = state.etag;
-    // The ETag is handled here, so the browser's own cache stays out of the way.
-    const response = await fetch(ENDPOINT, { headers, cache: "no-store" });
-    if (response.status === 401) {
-      askForToken("The token was refused (401 Unauthorized): it is invalid or has expired. Paste another.", true);
-      return false;
-    }
+    const response = await get(backlogPath(), state.etag ? { "If-None-Match": state.etag } : {});
+    if (!response) return false;
     if (response.status === 503) {
       setConnection("metrics unavailable", "warn");
       showNotice(
@@ -109,9 +206,7 @@
       document.body.dataset.version = state.etag || "";
       render(state.data);
     } else if (response.status !== 304 || !state.data) {
-      setConnection(`error ${response.status}`, "warn");
-      showNotice(`The service answered ${response.status} ${response.statusText}; trying again.`);
-      return true;
+      return failed(response);
     }
     // 200 or 304: either way the figures are current now, and the time chart gets a point.
     record(state.data);
@@ -120,6 +215,25 @@
     $("polled").textContent = now.toLocaleTimeString();
     setConnection(response.status === 304 ? "live · unchanged" : "live", "ok");
     showNotice(null);
+    return true;
+  }
+
+  // The organisation's own lists, as the API gives them to its members.
+  async function fetchOrganisation() {
+    const pending = PENDING.map((status) => `status=${status}`).join("&");
+    const answers = await Promise.all([
+      get("/v1/clock"),
+      get(`/v1/applications?status=info_requested&sort=respond_by&limit=${LIST_LIMIT}`),
+      get(`/v1/applications?${pending}&sort=submitted_at&limit=${LIST_LIMIT}`),
+      get(`/v1/licences?status=active&status=suspended&sort=valid_until&limit=${LIST_LIMIT}`),
+    ]);
+    if (answers.includes(null)) return false;
+    const refused = answers.find((response) => response.status !== 200);
+    if (refused) return failed(refused);
+    const [clock, owed, files, licences] = await Promise.all(answers.map((r) => r.json()));
+    drawRows($("owed"), owed, (app) => owedCells(app, clock.today), "nothing is owed");
+    drawRows($("pending-files"), files, fileCells, "nothing pending");
+    drawRows($("licences"), licences, (licence) => licenceCells(licence, clock.today), "no licence held");
     return true;
   }
 
@@ -187,6 +301,72 @@
       .filter(([, counts]) => counts.pending > 0)
       .sort(([a, x], [b, y]) => y.pending - x.pending || a.localeCompare(b))
       .map(([name, counts]) => bar(name, counts.pending, `${prefix}.${name}.pending`));
+  }
+
+  // --- the organisation's tables (text only: what a user typed is never read as HTML) ----------
+
+  function drawRows(body, page, cellsOf, empty) {
+    body.replaceChildren();
+    if (!page.items.length) {
+      const cell = body.insertRow().insertCell();
+      Object.assign(cell, { colSpan: 5, className: "empty", textContent: empty });
+    }
+    for (const item of page.items) {
+      const row = body.insertRow();
+      row.dataset.id = item.id;
+      for (const [text, tone] of cellsOf(item)) {
+        const cell = row.insertCell();
+        cell.textContent = text;
+        if (tone) cell.className = tone;
+      }
+    }
+    if (page.next_cursor) {
+      const cell = body.insertRow().insertCell();
+      Object.assign(cell, { colSpan: 5, className: "more", textContent: `the first ${LIST_LIMIT} shown; the API lists the rest` });
+    }
+  }
+
+  function daysFrom(today, day) {
+    return Math.round((Date.parse(day.slice(0, 10)) - Date.parse(today)) / 86_400_000);
+  }
+
+  function inDays(days) {
+    if (days < 0) return `${-days} day${days === -1 ? "" : "s"} ago`;
+    if (days === 0) return "today";
+    return days === 1 ? "tomorrow" : `in ${days} days`;
+  }
+
+  function owedCells(app, today) {
+    const due = app.info_request.respond_by;
+    const days = daysFrom(today, due);
+    const tone = days < 0 ? "late" : days <= ANSWER_SOON_DAYS ? "soon" : "";
+    return [[app.reference], [app.contract_ref || NONE], [app.info_request.question], [`${due.slice(0, 10)} · ${inDays(days)}`, tone]];
+  }
+
+  function fileCells(app) {
+    let due = app.due_at ? app.due_at.slice(0, 10) : NONE;
+    if (app.status === "submitted") due = "once accepted";
+    if (app.status === "delayed") due = "lifted (referred)";
+    if (app.status === "info_requested") due = "paused: answer owed";
+    return [
+      [app.reference],
+      [app.contract_ref || NONE],
+      [label(app.status)],
+      [app.submitted_at.slice(0, 10)],
+      app.overdue ? [`${due} · overdue`, "late"] : [due],
+    ];
+  }
+
+  function licenceCells(licence, today) {
+    const days = daysFrom(today, licence.valid_until);
+    const kind = licence.kind === "temporary" ? "six-month" : licence.kind;
+    const suspended = licence.status === "suspended" ? " · suspended" : "";
+    const lines = licence.lines.map((l) => `${l.element} ${Number(l.shippable_kg)} of ${Number(l.quantity_kg)} kg`);
+    return [
+      [`${licence.number} (${kind})${suspended}`],
+      [lines.join(", ")],
+      [`${licence.valid_until} · ${inDays(days)}`, days <= SOON_DAYS ? "soon" : ""],
+    ];
   }
 
   // --- charts (inline SVG) -------------------------------------------------------------------------
@@ -305,6 +485,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("token-form").addEventListener("submit", useToken);
+    for (const button of document.querySelectorAll("#views button")) button.addEventListener("click", chooseView);
     if (state.token) {
       poll();
     } else {

@@ -220,6 +220,11 @@ class Application(Value, frozen=True, kw_only=True):
     licence_id: UUID | None = None
     info_request: InfoRequest | None = None  # while info_requested
 
+    @property
+    def respond_by(self) -> datetime | None:
+        """When the exporter's answer is due, while one is owed."""
+        return self.info_request.respond_by if self.info_request else None
+
 
 class Transition(NamedTuple):
     application: Application

@@ -319,7 +319,8 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 # the columns a list sorts by, and whether they may be null (submitted_at until a draft is
 # submitted, due_at until a file is accepted and while it is referred): nulls come last
-SORTABLE = {"created_at": False, "submitted_at": True, "due_at": True}
+# column → nullable; `respond_by` is the info request's (soonest first: what is owed)
+SORTABLE = {"created_at": False, "submitted_at": True, "due_at": True, "respond_by": True}
 SORTS = sorting(SORTABLE)
 
 
