@@ -226,10 +226,9 @@ class ApplicationController(Controller):
         filters = cursor_filters(query)
         after = cursors.decode(cursor, filters, tuple[datetime | None, UUID]) if cursor else None
         rows = await workflow.page(conn, context, principal, query, after)
-        items, more = rows[:limit], len(rows) > limit
         column = SORTS[sort][0]
-        next_cursor = (
-            cursors.encode(filters, (getattr(items[-1], column), items[-1].id)) if more else None
+        items, next_cursor = cursors.page(
+            rows, limit, filters, lambda app: (getattr(app, column), app.id)
         )
         now = context.clock.now()
         return ApplicationPage([application_resource(a, now, calendar) for a in items], next_cursor)

@@ -8,6 +8,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -15,6 +16,7 @@ import msgspec
 from licenceflow.domain.errors import MalformedRequest
 
 T = TypeVar("T")
+R = TypeVar("R")
 _SIGNATURE_BYTES = 16
 
 
@@ -47,6 +49,14 @@ class Cursors:
         if parsed.query != _fingerprint(query):
             raise MalformedRequest("the cursor belongs to a list with other filters or order")
         return msgspec.json.decode(parsed.key, type=key_type)
+
+    def page(
+        self, rows: Sequence[R], limit: int, query: Any, key: Callable[[R], Any]
+    ) -> tuple[Sequence[R], str | None]:
+        """The page among `rows` (read one past `limit`, to know whether more follow), and the
+        cursor that goes on after its last row (None on the last page)."""
+        items = rows[:limit]
+        return items, self.encode(query, key(items[-1])) if len(rows) > limit else None
 
     def _sign(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()[:_SIGNATURE_BYTES]

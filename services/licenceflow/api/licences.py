@@ -140,10 +140,8 @@ class LicenceController(Controller):
         key_type = tuple[date, UUID] if column == "valid_until" else tuple[datetime, UUID]
         after = cursors.decode(cursor, filters, key_type) if cursor else None
         views = await workflow.page(conn, context, principal, query, after)
-        items, more = views[:limit], len(views) > limit
-        last = items[-1].licence if items else None
-        next_cursor = (
-            cursors.encode(filters, (getattr(last, column), last.id)) if more and last else None
+        items, next_cursor = cursors.page(
+            views, limit, filters, lambda view: (getattr(view.licence, column), view.licence.id)
         )
         tz = context.calendar.tz
         return LicencePage([licence_resource(v, tz) for v in items], next_cursor)

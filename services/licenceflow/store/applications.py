@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -166,20 +166,27 @@ async def numbered(conn: Connection, app: Application) -> Application:
 async def get(
     conn: Connection, id: UUID, who: Visibility, *, for_update: bool = False
 ) -> Application | None:
-    lock = " FOR UPDATE" if for_update else ""
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM applications WHERE id = $1 AND {_visible('$2', '$3')}{lock}",
-        id,
-        who.org,
-        who.officer,
-    )
-    return from_row(row) if row else None
+    return await _one(conn, "id", id, who, for_update=for_update)
 
 
 async def get_by_reference(conn: Connection, reference: str, who: Visibility) -> Application | None:
+    return await _one(conn, "reference", reference, who)
+
+
+async def _one(
+    conn: Connection,
+    column: Literal["id", "reference"],
+    value: UUID | str,
+    who: Visibility,
+    *,
+    for_update: bool = False,
+) -> Application | None:
+    """The application whose `column` (unique) is `value`, if `who` sees it; locked with
+    `for_update`."""
+    lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM applications WHERE reference = $1 AND {_visible('$2', '$3')}",
-        reference,
+        f"SELECT {_COLUMNS} FROM applications WHERE {column} = $1 AND {_visible('$2', '$3')}{lock}",
+        value,
         who.org,
         who.officer,
     )

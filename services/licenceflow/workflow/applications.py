@@ -34,7 +34,7 @@ from licenceflow.store import applications as store
 from licenceflow.store import events, idempotency
 from licenceflow.store.pool import Connection
 from licenceflow.workflow import licences
-from licenceflow.workflow.commands import CommandOrJson, Json, action_of
+from licenceflow.workflow.commands import CommandOrJson, action_of, content
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.patches import merge_patch
 from licenceflow.workflow.preconditions import require_version
@@ -73,7 +73,7 @@ async def create(
     actor = principal.require(Role.EXPORTER, "file applications")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise InvalidFiling([FieldProblem(field="Idempotency-Key", message="1–255 characters")])
-    new = command.decoded() if isinstance(command, Json) else command
+    new = content(command)
     filing = await _valid_filing(conn, ctx, principal, new.filing())
     now = ctx.clock.now()
     if idempotency_key is None:
@@ -176,7 +176,7 @@ async def act(
     action = action_of(command, Action)
     actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), action)
     principal.reach(actor, app.org, f"application {id}")
-    taken = command.decoded() if isinstance(command, Json) else command
+    taken = content(command)
     require_version(app.version, if_match)
     now = ctx.clock.now()
     transition = domain.apply(app, taken, actor, now, ctx.calendar)
@@ -204,7 +204,7 @@ async def edit(
     app = await _locked(conn, principal, id)
     actor = principal.acting_as(domain.ACTION_ROLES[Action.EDIT], "edit drafts")
     principal.reach(actor, app.org, f"application {id}")
-    fields = patch.decoded() if isinstance(patch, Json) else patch
+    fields = content(patch)
     if "submit" in fields:
         raise InvalidFiling(
             [FieldProblem(field="submit", message="submit with the `submit` action, not a PATCH")]

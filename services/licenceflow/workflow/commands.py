@@ -6,13 +6,13 @@ itself (`act(conn, ctx, officer, id, Accept())`); the HTTP layer passes the body
 `Json[ActionCommand](raw, ActionCommand)`, parsed and checked only when the use-case asks: for
 the action it names (which decides the role), then for the whole command:
 
-    new = command.decoded() if isinstance(command, Json) else command
+    new = content(command)
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from licenceflow.domain.values import as_object, convert, parse_json
 
@@ -51,3 +51,12 @@ def action_of(command: CommandOrJson[Any], actions: type[A]) -> A:
     if isinstance(command, Json):
         return convert(command.fields().get("action"), actions, at="action")
     return actions(command.__struct_config__.tag)
+
+
+@overload
+def content(command: Json[C]) -> C: ...
+@overload
+def content(command: C) -> C: ...
+def content(command: Any) -> Any:
+    """The command itself: a body decoded (400/422 if it is none), a typed command as it is."""
+    return command.decoded() if isinstance(command, Json) else command

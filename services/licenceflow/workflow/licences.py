@@ -23,7 +23,7 @@ from licenceflow.domain.licences import Licence, LicenceCommand, Shipment, Shipm
 from licenceflow.store import events
 from licenceflow.store import licences as store
 from licenceflow.store.pool import Connection
-from licenceflow.workflow.commands import CommandOrJson, Json, action_of
+from licenceflow.workflow.commands import CommandOrJson, action_of, content
 from licenceflow.workflow.context import Context
 from licenceflow.workflow.preconditions import require_version
 
@@ -109,7 +109,7 @@ async def act(
     action = action_of(command, domain.Action)
     actor = principal.acting_as(domain.ACTION_ROLES.get(action, frozenset()), f"{action} a licence")
     principal.reach(actor, licence.org, f"licence {id}")
-    taken = command.decoded() if isinstance(command, Json) else command
+    taken = content(command)
     require_version(licence.version, if_match)
     now = ctx.clock.now()
     transition = domain.apply(licence, taken, actor, now, ctx.calendar.date_of(now))
@@ -133,7 +133,7 @@ async def ship(
     licence = await _locked(conn, principal, id)
     actor = principal.acting_as(domain.ACTION_ROLES[domain.Action.SHIP], "ship")
     principal.reach(actor, licence.org, f"licence {id}")
-    request = command.decoded() if isinstance(command, Json) else command
+    request = content(command)
     now = ctx.clock.now()
     today = ctx.calendar.date_of(now)
     drawn = domain.drawn_lines(licence, request, today)
