@@ -125,7 +125,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from licenceflow.api.auth import ExporterTokens
     from licenceflow.clock import WorkingCalendar
     from licenceflow.simulation import scenarios
-    from licenceflow.simulation.exporters import ORGS, Exporters
+    from licenceflow.simulation.exporters import ORGS, Exporters, clock_once_up
 
     if args.list:
         for name in scenarios.names():
@@ -143,9 +143,11 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with httpx.AsyncClient(base_url=args.base_url, timeout=30) as http:
-            speed = (
-                await http.get("/v1/clock", headers={"Authorization": f"Bearer {tokens[ORGS[0]]}"})
-            ).json()["speed"]
+            try:
+                clock = await clock_once_up(http, {"Authorization": f"Bearer {tokens[ORGS[0]]}"})
+            except TimeoutError as error:
+                raise ConfigError(f"the service is not there: {error}") from None
+            speed = clock["speed"]
             if args.speed is not None and abs(speed - args.speed) > 1e-9:
                 raise ConfigError(
                     f"the service's clock runs at speed {speed}, not {args.speed}: "

@@ -119,6 +119,18 @@ async def database_url(servers: harness.Servers) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def fresh_db(servers: harness.Servers) -> AsyncIterator[tuple[str, Connection]]:
+    """A migrated database of the test's own, and a connection to it: for processes that set
+    the business clock's pace, which the session's database keeps for every other test."""
+    name, url = await harness.create_database(servers.postgres_url)
+    conn = await pool.connect(url)
+    await migrations.migrate(conn)
+    yield url, conn
+    await conn.close()
+    await harness.drop_database(servers.postgres_url, name)
+
+
+@pytest.fixture
 async def empty_database(servers: harness.Servers) -> AsyncIterator[str]:
     """A database of the test's own, not even migrated (a deployment's first `migrate`)."""
     name, url = await harness.create_database(servers.postgres_url)

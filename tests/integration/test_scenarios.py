@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,23 +18,11 @@ from pathlib import Path
 import pytest
 
 from licenceflow.domain.licences import add_months
-from licenceflow.store import migrations
-from licenceflow.store.pool import Connection, connect
-from tests import harness
+from licenceflow.store.pool import Connection
 from tests.private_redis import PrivateRedis, free_port
 
 SPEED = 86400  # one business day per second
 SUMMARY = re.compile(r"^\{\n  \"scenario\".*?^\}", re.M | re.S)
-
-
-@pytest.fixture
-async def fresh_db(servers: harness.Servers) -> AsyncIterator[tuple[str, Connection]]:
-    name, url = await harness.create_database(servers.postgres_url)
-    conn = await connect(url)
-    await migrations.migrate(conn)
-    yield url, conn
-    await conn.close()
-    await harness.drop_database(servers.postgres_url, name)
 
 
 @dataclass

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 ORGS = ("sim-baotou", "sim-ganzhou", "sim-ningbo")
 POLL_SECONDS = 0.5
 DECIDED = ("approved", "temporarily_approved", "rejected")
+STARTUP_SECONDS = 60.0  # how long a simulation waits for the service to answer at all
 ATTEMPTS = 5  # a request refused for load (429, 503) is sent again after its Retry-After
 
 
@@ -55,7 +56,7 @@ class Exporters:
     answering: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def run(self, http: httpx.AsyncClient, business_days: float) -> Summary:
-        clock = (await http.get("/v1/clock", headers=self._auth(ORGS[0]))).json()
+        clock = await clock_once_up(http, self._auth(ORGS[0]))
         speed = float(clock["speed"])
         if speed <= 0:
             raise SystemExit("the service's business clock is fixed (speed 0): nothing would move")
@@ -188,6 +189,32 @@ class Exporters:
 
     def _auth(self, org: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[org]}"}
+
+
+async def clock_once_up(
+    http: httpx.AsyncClient, headers: dict[str, str], *, within: float = STARTUP_SECONDS
+) -> dict[str, Any]:
+    """The service's business clock, once the service answers: a simulation started beside it
+    (`licenceflow dev` starts both at once) may ask before it listens. `TimeoutError` after
+    `within` seconds without a 200."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    said = False
+    while True:
+        try:
+            response = await http.get("/v1/clock", headers=headers)
+            if response.status_code == 200:
+                clock: dict[str, Any] = response.json()
+                return clock
+            why = f"{response.status_code} {response.text[:200]}"
+        except httpx.TransportError as error:
+            why = repr(error)
+        if loop.time() > deadline:
+            raise TimeoutError(f"{http.base_url} did not answer in {within:g} s: {why}")
+        if not said:
+            log.warning("the service at %s does not answer yet (%s); waiting", http.base_url, why)
+            said = True
+        await asyncio.sleep(POLL_SECONDS)
 
 
 async def post_retrying(
