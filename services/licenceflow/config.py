@@ -138,9 +138,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     @property
     def in_flight_cap(self) -> int:
-        """The cap on requests in flight per server process (`max_in_flight`, or twice the
-        pool's size)."""
-        return self.max_in_flight or 2 * self.db_pool_max
+        """The cap on requests in flight per server process (`max_in_flight`, or the pool's
+        size: beyond it a request only queues, and its wait is added to every answer)."""
+        return self.max_in_flight or self.db_pool_max
 
     def check_deployable(self) -> None:
         """Refuse to run a server outside dev mode with the published development secret."""

@@ -21,8 +21,10 @@ runs it so); against the simulated desks they race the desks as well, and every 
 race can give (409 invalid-transition, 412) is an expected one.
 
 Every request names the statuses it expects (`expect`); anything else is a failure with the
-status and the start of the body. Request names start with the user class (`[compliance]`,
-`[officer]`, `[dashboard]`), so the statistics show what each kind of user did.
+status and the start of the body, but for the contract's refusals for load (429, 503
+`overloaded` or `busy`: nothing done, ask again later), counted under names of their own.
+Request names start with the user class (`[compliance]`, `[officer]`, `[dashboard]`), so the
+statistics show what each kind of user did.
 """
 
 from __future__ import annotations
@@ -166,6 +168,10 @@ def _journal(response: Answer) -> None:
         out.write(json.dumps(entry) + "\n")
 
 
+# The refusals for load: the rate limit, the cap on requests in flight, a row locked too long.
+REFUSED_FOR_LOAD = {429: {"rate-limited"}, 503: {"overloaded", "busy"}}
+
+
 def expect(response: Answer, *codes: int, conflicts: Collection[str] = ()) -> bool:
     """Mark `response` (made with `catch_response=True`) a success when its status is one of
     `codes` (and a 409's problem type one of `conflicts`, when given), else a failure naming the
@@ -177,7 +183,7 @@ def expect(response: Answer, *codes: int, conflicts: Collection[str] = ()) -> bo
     status = response.status_code
     if status in codes:
         if status == 409 and conflicts:
-            kind = str(_body(response).get("type", "")).rsplit("/", 1)[-1]
+            kind = _problem(response)
             if kind not in conflicts:
                 response.failure(f"409 {kind or '(no type)'}, expected one of {sorted(conflicts)}")
                 return False
@@ -185,12 +191,24 @@ def expect(response: Answer, *codes: int, conflicts: Collection[str] = ()) -> bo
             response.request_meta["name"] += f" ({status})"
         response.success()
         return True
+    if status in REFUSED_FOR_LOAD and _problem(response) in REFUSED_FOR_LOAD[status]:
+        # Nothing was done, and the client may ask again after Retry-After (API.md): the
+        # contract's answer to load, counted under a name of its own so a run shows how often
+        # the service pushed back (tests/load/test_load.py bounds it).
+        response.request_meta["name"] += f" (refused {status})"
+        response.success()
+        return False
     if status == 0:  # no HTTP answer at all
         response.failure(f"no response: {getattr(response, 'error', None)!r}")
     else:
         excerpt = " ".join((response.text or "").split())[:240]
         response.failure(f"{status}, expected {' or '.join(map(str, codes))}: {excerpt}")
     return False
+
+
+def _problem(response: Answer) -> str:
+    """A problem+json answer's type, its last segment (`overloaded`)."""
+    return str(_body(response).get("type", "")).rsplit("/", 1)[-1]
 
 
 def _body(response: Answer) -> dict[str, Any]:

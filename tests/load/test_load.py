@@ -5,7 +5,8 @@ with gevent, so it never enters pytest's), drives tests/load/locustfile.py at it
 
 It runs with the deployed default rate limits (LICENCEFLOW_RATE_LIMIT_PER_SECOND 50 per
 principal, bursts of 100): the users share one token per organisation and role, and none is
-refused. The run must finish with no failure (every answer one that its request expects),
+refused. The run must finish with no failure (every answer one that its request expects; a
+refusal for load, under 2 % of them),
 every kind of user must have been served, and the dashboard must have had a 304; afterwards
 the backlog read model must agree with the event log (`licenceflow metrics check`) and no
 process may have logged an error. The statistics are printed and, with the HTML report, left
@@ -42,6 +43,7 @@ ORGS = ("baotou-magnet", "ganzhou-re", "ningbo-pm", "xiamen-tre")
 VIEWER_ORG = "procurement"
 USERS, SPAWN_RATE, RUN_TIME = 20, 10, "20s"
 USER_CLASSES = ("[compliance]", "[officer]", "[dashboard]")
+MAX_REFUSED_SHARE = 0.02
 MIN_REQUESTS = 300  # a 2-CPU machine running the whole stack as well makes about 650
 
 
@@ -157,6 +159,11 @@ async def test_the_stack_under_load(
         assert made > 0, f"no {kind} user made a request"
     total = int(by_name["Aggregated"]["Request Count"])
     assert total > MIN_REQUESTS, f"only {total} requests in {RUN_TIME}"
+    # A refusal for load (503 overloaded when a process has its pool's size in flight, on a
+    # machine busy with other work too) is the contract's answer, not a failure; but a
+    # moderate load is served, not pushed back.
+    refused = sum(int(row["Request Count"]) for row in stats if "(refused " in row["Name"])
+    assert refused <= MAX_REFUSED_SHARE * total, f"{refused} of {total} requests refused for load"
     not_modified = sum(
         int(row["Request Count"])
         for row in stats

@@ -86,8 +86,9 @@ def test_a_whole_number_written_with_a_fraction_is_an_integer() -> None:
     assert isinstance(parsed["huge"], Decimal)
 
 
-def test_a_process_takes_twice_its_pool_in_flight_unless_told() -> None:
-    """As many requests as can work at once, and as many again waiting: a burst, not a queue
-    (a cap of 256 was never reached before the answers were seconds late)."""
-    assert Settings(db_pool_max=3).in_flight_cap == 6
+def test_a_process_takes_its_pools_size_in_flight_unless_told() -> None:
+    """As many requests as can work at once: beyond, one only waits, and its wait is added to
+    every answer (at twice the pool, the accepted p99 under overload was 7–14 times the
+    unloaded one; at the pool's size within 5: tests/perf/README.md)."""
+    assert Settings(db_pool_max=3).in_flight_cap == 3
     assert Settings(db_pool_max=3, max_in_flight=4).in_flight_cap == 4
