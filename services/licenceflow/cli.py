@@ -147,6 +147,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
                 clock = await clock_once_up(http, {"Authorization": f"Bearer {tokens[ORGS[0]]}"})
             except TimeoutError as error:
                 raise ConfigError(f"the service is not there: {error}") from None
+            except httpx.HTTPStatusError as error:
+                raise ConfigError(f"the service refuses the simulation: {error}") from None
             speed = clock["speed"]
             if args.speed is not None and abs(speed - args.speed) > 1e-9:
                 raise ConfigError(

@@ -42,7 +42,9 @@ async def test_a_simulation_started_before_its_service_waits_for_it(
     serve: subprocess.Popen[bytes] | None = None
     try:
         await eventually(
-            lambda: "does not answer yet" in simulation_log.read_text() or simulation.poll(),
+            lambda: (
+                "does not answer yet" in simulation_log.read_text() or simulation.poll() is not None
+            ),
             "the simulation waiting for a service that does not listen yet",
             logs=[simulation_log],
         )

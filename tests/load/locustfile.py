@@ -21,8 +21,8 @@ runs it so); against the simulated desks they race the desks as well, and every 
 race can give (409 invalid-transition, 412) is an expected one.
 
 Every request names the statuses it expects (`expect`); anything else is a failure with the
-status and the start of the body, but for the contract's refusals for load (429, 503
-`overloaded` or `busy`: nothing done, ask again later), counted under names of their own.
+status and the start of the body, but for the service's refusals for load (503 `overloaded` or
+`busy`: nothing done, ask again later), counted under names of their own.
 Request names start with the user class (`[compliance]`, `[officer]`, `[dashboard]`), so the
 statistics show what each kind of user did.
 """
@@ -168,8 +168,9 @@ def _journal(response: Answer) -> None:
         out.write(json.dumps(entry) + "\n")
 
 
-# The refusals for load: the rate limit, the cap on requests in flight, a row locked too long.
-REFUSED_FOR_LOAD = {429: {"rate-limited"}, 503: {"overloaded", "busy"}}
+# The service's refusals for load: the cap on requests in flight, a row locked too long (a 429
+# is not among them: the users' rate limits are set so that none is refused).
+REFUSED_FOR_LOAD = {503: {"overloaded", "busy"}}
 
 
 def expect(response: Answer, *codes: int, conflicts: Collection[str] = ()) -> bool:

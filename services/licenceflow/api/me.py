@@ -23,7 +23,7 @@ class MeResource(msgspec.Struct, frozen=True, kw_only=True):
 
 @get(
     "/v1/me",
-    tags=["reference"],
+    tags=["session"],
     summary="Who the bearer token names, and until when",
     description=(
         "The token's subject, organisation and roles, the organisation whose files "

@@ -35,6 +35,8 @@
   const state = {
     token: takeToken(),
     me: null, // GET /v1/me: who the token names, its organisation, when it ends
+    meStale: false, // a new token: read /v1/me again
+    polling: null, // the AbortController of the poll under way
     view: new URLSearchParams(location.search).get("view") === "org" ? "org" : "all",
     etag: null,
     data: null,
@@ -80,7 +82,7 @@
     if (!token) return;
     sessionStorage.setItem(TOKEN_KEY, token);
     state.token = token;
-    state.me = null; // read again: its expiry, perhaps its organisation
+    state.meStale = true; // read again: its expiry, perhaps another organisation
     $("token-input").value = "";
     $("token-panel").hidden = true;
     showNotice(null);
@@ -107,15 +109,18 @@
     const me = await response.json();
     if (state.me === null || me.member_of !== state.me.member_of) restart();
     state.me = me;
+    state.meStale = false;
     const ends = new Date(me.expires_at).toLocaleTimeString();
     $("session").textContent = `${me.sub}@${me.org} · ${me.roles.join(", ")} · token until ${ends}`;
     showView();
     return true;
   }
 
-  // An officer has no organisation's view: its organisation files nothing.
+  // An officer has no organisation's view: its organisation files nothing, and its lists hold
+  // every organisation's files.
   function showView() {
-    const member = state.me && state.me.member_of;
+    const me = state.me;
+    const member = me && !me.roles.includes("officer") && me.member_of;
     if (!member) state.view = "all";
     $("views").hidden = !member;
     $("org-name").textContent = member || "";
@@ -155,19 +160,25 @@
   // --- polling ---------------------------------------------------------------------------------
 
   // One poll, then the next one `interval` later, whatever happened (except a refused token).
+  // A poll started while another is under way (a new token, another view) supersedes it: the
+  // older one's requests are aborted, so its answers are never drawn and it schedules nothing.
   async function poll() {
     clearTimeout(state.timer);
+    if (state.polling) state.polling.abort();
+    const polling = new AbortController();
+    state.polling = polling;
     let keepPolling = true;
     try {
-      if (!state.me) keepPolling = await fetchMe();
+      if (!state.me || state.meStale) keepPolling = await fetchMe();
       if (keepPolling && state.me) keepPolling = await fetchBacklog();
       if (keepPolling && state.me && state.view === "org") keepPolling = await fetchOrganisation();
       if (keepPolling && state.me) askBeforeExpiry();
     } catch (error) {
+      if (polling.signal.aborted) return;
       setConnection("unreachable", "warn");
       showNotice(`The service does not answer (${error.message}); trying again.`);
     }
-    if (keepPolling) state.timer = setTimeout(poll, interval);
+    if (keepPolling && !polling.signal.aborted) state.timer = setTimeout(poll, interval);
   }
 
   // A GET with the token; null once a 401 has sent the page back to the token form.
@@ -176,6 +187,7 @@
     const response = await fetch(path, {
       headers: { Authorization: `Bearer ${state.token}`, ...headers },
       cache: "no-store",
+      signal: state.polling.signal,
     });
     if (response.status !== 401) return response;
     askForToken("The token was refused (401 Unauthorized): it is invalid or has expired. Paste another.", true);
@@ -307,9 +319,10 @@
 
   function drawRows(body, page, cellsOf, empty) {
     body.replaceChildren();
+    const columns = body.closest("table").tHead.rows[0].cells.length;
     if (!page.items.length) {
       const cell = body.insertRow().insertCell();
-      Object.assign(cell, { colSpan: 5, className: "empty", textContent: empty });
+      Object.assign(cell, { colSpan: columns, className: "empty", textContent: empty });
     }
     for (const item of page.items) {
       const row = body.insertRow();
@@ -322,7 +335,7 @@
     }
     if (page.next_cursor) {
       const cell = body.insertRow().insertCell();
-      Object.assign(cell, { colSpan: 5, className: "more", textContent: `the first ${LIST_LIMIT} shown; the API lists the rest` });
+      Object.assign(cell, { colSpan: columns, className: "more", textContent: `the first ${LIST_LIMIT} shown; the API lists the rest` });
     }
   }
 
@@ -419,6 +432,7 @@
   function drawHistory(container, points) {
     container.replaceChildren();
     container.dataset.points = String(points.length);
+    container.dataset.first = points.length ? String(points[0].at) : "";
     if (points.length < 2) {
       container.append(Object.assign(document.createElement("p"), { className: "empty", textContent: "collecting…" }));
       return;

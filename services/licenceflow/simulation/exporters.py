@@ -28,6 +28,7 @@ ORGS = ("sim-baotou", "sim-ganzhou", "sim-ningbo")
 POLL_SECONDS = 0.5
 DECIDED = ("approved", "temporarily_approved", "rejected")
 STARTUP_SECONDS = 60.0  # how long a simulation waits for the service to answer at all
+NOT_YET = frozenset({429, 502, 503, 504})  # answers of a service (or its proxy) still starting
 ATTEMPTS = 5  # a request refused for load (429, 503) is sent again after its Retry-After
 
 
@@ -196,19 +197,23 @@ async def clock_once_up(
 ) -> dict[str, Any]:
     """The service's business clock, once the service answers: a simulation started beside it
     (`licenceflow dev` starts both at once) may ask before it listens. `TimeoutError` after
-    `within` seconds without a 200."""
+    `within` seconds without a 200; `httpx.HTTPStatusError` at once for a refusal that waiting
+    will not mend (a 401: another secret)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     said = False
     while True:
         try:
             response = await http.get("/v1/clock", headers=headers)
+        except httpx.TransportError as error:
+            why = repr(error)
+        else:
             if response.status_code == 200:
                 clock: dict[str, Any] = response.json()
                 return clock
+            if response.status_code not in NOT_YET:  # a refusal that waiting will not mend
+                response.raise_for_status()
             why = f"{response.status_code} {response.text[:200]}"
-        except httpx.TransportError as error:
-            why = repr(error)
         if loop.time() > deadline:
             raise TimeoutError(f"{http.base_url} did not answer in {within:g} s: {why}")
         if not said:
