@@ -32,6 +32,19 @@ DEADLINE = 120.0
 DECISIONS = ("approve", "approve_temporary", "reject")
 
 
+def since_recovery(worker_log: str, redis: PrivateRedis) -> str:
+    """What a failure needs to say (one CI run, 2026-12-07, found the worker idle after the
+    outage, with kombu's AttributeError on closing its hub): how the worker's consumer came
+    back, and what waits in the queues."""
+    told = [
+        line
+        for line in worker_log.splitlines()
+        if any(word in line for word in ("consumer", "Connected", "re-queued", "ERROR", "Error"))
+    ]
+    queues = {queue: redis.queue_length(queue) for queue in ("review", "housekeeping")}
+    return f"queued now: {queues}\n--- the worker since Redis came back:\n" + "\n".join(told[-60:])
+
+
 @pytest.mark.timeout(300)
 async def test_every_application_is_decided_once_after_the_broker_comes_back_empty(
     settings: Settings, auth: Tokens, db: Connection, private_redis: PrivateRedis, tmp_path: Path
@@ -139,7 +152,10 @@ async def test_every_application_is_decided_once_after_the_broker_comes_back_emp
                     epoch = await db.fetchval("SELECT epoch FROM broker_epoch")
                     raise AssertionError(
                         f"{undecided} of {len(ids)} undecided: {[tuple(s) for s in states]}"
-                        f" epoch {epoch}\n" + "\n".join(log.read_text()[-4000:] for log in logs)
+                        f" epoch {epoch}\n"
+                        + since_recovery(logs[0].read_text()[recovery:], private_redis)
+                        + f"\n--- worker alive: {processes[0].poll() is None}; scheduler:\n"
+                        + logs[1].read_text()[-800:]
                     )
                 await asyncio.sleep(0.5)
         decisions = await db.fetch(
