@@ -8,32 +8,8 @@ from typing import Any
 
 import msgspec
 
+from licenceflow.api.openapi_headers import EXAMPLE_FILING, EXAMPLE_LINE
 from licenceflow.domain.filing import NewApplication
-
-# API.md's example goods line: dysprosium oxide.
-EXAMPLE_LINE: dict[str, Any] = {
-    "element": "Dy",
-    "form": "oxide",
-    "hs_code": "2846.90",
-    "quantity_kg": "1250.5",
-    "value": "480000.00",
-    "currency": "USD",
-}
-
-# API.md's example request body, minus "submit" (a request flag, not part of the filing).
-EXAMPLE_FILING: dict[str, Any] = {
-    "exporter": {"name": "Baotou Magnet Works", "country": "CN"},
-    "consignee": {"name": "Magnetwerk GmbH", "country": "DE"},
-    "end_user": {"name": "Auto Parts Inc", "country": "US"},
-    "end_use": "traction motors for passenger EVs",
-    "end_use_category": "automotive",
-    "destination_country": "US",
-    "transport_mode": "sea",
-    "customs_port": "Tianjin",
-    "planned_ship_date": "2025-07-01",
-    "contract_ref": "PO-88123",
-    "lines": [EXAMPLE_LINE],
-}
 
 
 def line(**changes: Any) -> dict[str, Any]:

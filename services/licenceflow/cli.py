@@ -155,7 +155,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
                     f"the service's clock runs at speed {speed}, not {args.speed}: "
                     "start it with LICENCEFLOW_CLOCK_SPEED (or `licenceflow dev --speed`)"
                 )
-            summary = await exporters.run(http, args.duration)
+            summary = await exporters.run(http, clock, args.duration)
         print(msgspec.json.format(msgspec.json.encode(summary)).decode())
         return 0 if exporters.failures == 0 else 1
 

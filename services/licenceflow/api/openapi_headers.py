@@ -4,6 +4,7 @@ business day so that each is a request the service would take."""
 
 from __future__ import annotations
 
+import copy
 from datetime import date, timedelta
 from typing import Any
 
@@ -92,31 +93,36 @@ def next_month_first(today: date) -> date:
     return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
+# API.md's example goods line (dysprosium oxide) and application, as its contract states them;
+# the tests file the same one (tests/examples.py).
+EXAMPLE_LINE: dict[str, Any] = {
+    "element": "Dy",
+    "form": "oxide",
+    "hs_code": "2846.90",
+    "quantity_kg": "1250.5",
+    "value": "480000.00",
+    "currency": "USD",
+}
+EXAMPLE_FILING: dict[str, Any] = {
+    "exporter": {"name": "Baotou Magnet Works", "country": "CN"},
+    "consignee": {"name": "Magnetwerk GmbH", "country": "DE"},
+    "end_user": {"name": "Auto Parts Inc", "country": "US"},
+    "end_use": "traction motors for passenger EVs",
+    "end_use_category": "automotive",
+    "destination_country": "US",
+    "transport_mode": "sea",
+    "customs_port": "Tianjin",
+    "planned_ship_date": "2025-07-01",
+    "contract_ref": "PO-88123",
+    "lines": [EXAMPLE_LINE],
+}
+
+
 def examples(today: date) -> dict[str, Any]:
     """API.md's examples, planned to ship next month and shipped today."""
-    line = {
-        "element": "Dy",
-        "form": "oxide",
-        "hs_code": "2846.90",
-        "quantity_kg": "1250.5",
-        "value": "480000.00",
-        "currency": "USD",
-    }
     return {
-        "V1ApplicationsCreate": {
-            "exporter": {"name": "Baotou Magnet Works", "country": "CN"},
-            "consignee": {"name": "Magnetwerk GmbH", "country": "DE"},
-            "end_user": {"name": "Auto Parts Inc", "country": "US"},
-            "end_use": "traction motors for passenger EVs",
-            "end_use_category": "automotive",
-            "destination_country": "US",
-            "transport_mode": "sea",
-            "customs_port": "Tianjin",
-            "planned_ship_date": next_month_first(today).isoformat(),
-            "contract_ref": "PO-88123",
-            "lines": [line],
-            "submit": False,
-        },
+        "V1ApplicationsCreate": copy.deepcopy(EXAMPLE_FILING)
+        | {"planned_ship_date": next_month_first(today).isoformat(), "submit": False},
         "V1ApplicationsApplicationIdEdit": {
             "consignee": {"name": "Magnetwerk AG", "country": "DE"}
         },

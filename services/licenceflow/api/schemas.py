@@ -104,8 +104,7 @@ def event_page(
     stored: list[StoredEvent], limit: int, scope: str, tz: ZoneInfo, cursors: Cursors
 ) -> EventPage:
     """A page of `limit` events from `stored` (fetched with one extra to know if more follow)."""
-    items, more = stored[:limit], len(stored) > limit
-    next_cursor = cursors.encode(scope, items[-1].seq) if more else None
+    items, next_cursor = cursors.page(stored, limit, scope, lambda event: event.seq)
     return EventPage([event_resource(s, tz) for s in items], next_cursor)
 
 

@@ -56,8 +56,11 @@ class Exporters:
     failures: int = 0
     answering: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def run(self, http: httpx.AsyncClient, business_days: float) -> Summary:
-        clock = await clock_once_up(http, self._auth(ORGS[0]))
+    async def run(
+        self, http: httpx.AsyncClient, clock: dict[str, Any], business_days: float
+    ) -> Summary:
+        """File for `business_days` from `clock` (the service's, `clock_once_up`), answering
+        requests for information meanwhile; then the summary."""
         speed = float(clock["speed"])
         if speed <= 0:
             raise SystemExit("the service's business clock is fixed (speed 0): nothing would move")
